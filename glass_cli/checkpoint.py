@@ -1,0 +1,142 @@
+"""Checkpoints: weights in safetensors, the ModelConfig as JSON, never a pickle.
+
+``save`` writes ``NAME.safetensors`` (the config also embedded in its metadata, so the file
+stands alone) and ``NAME.json`` beside it (the same config, for people and for tools that
+adjust the threshold). ``load`` accepts either path; when both exist the JSON beside the
+weights is the one read, so an edited threshold there takes effect. Architecture mismatches
+between config and weights are caught by a strict state-dict load.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from importlib import resources
+from pathlib import Path
+
+from . import atomic
+from .config import ModelConfig
+
+FORMAT = "glass-checkpoint/1"
+_META_CONFIG = "glass_config"
+_META_FORMAT = "format"
+DEFAULT_WEIGHTS_NAME = "glass-default.safetensors"
+
+
+class CheckpointError(Exception):
+    """A checkpoint that cannot be used, with a one-line reason."""
+
+
+def paths_for(path: str | os.PathLike) -> tuple[Path, Path]:
+    """(weights.safetensors, config.json) for a path given as either one or as a bare stem."""
+    p = Path(path)
+    stem = p.with_suffix("") if p.suffix in (".safetensors", ".json") else p
+    return stem.with_name(stem.name + ".safetensors"), stem.with_name(stem.name + ".json")
+
+
+def save(model, config: ModelConfig, path: str | os.PathLike, *, half: bool = False) -> Path:
+    """Write weights + config atomically; returns the .safetensors path.
+
+    ``half=True`` stores floating-point tensors as fp16 (loading casts them back to fp32).
+    """
+    from safetensors.torch import save as to_bytes
+
+    weights, cfg_path = paths_for(path)
+    tensors = {}
+    for name, t in model.state_dict().items():
+        t = t.detach().to("cpu")
+        if half and t.is_floating_point():
+            t = t.half()
+        tensors[name] = t.contiguous().clone()  # own storage: safetensors refuses shared tensors
+    meta = {_META_FORMAT: FORMAT, _META_CONFIG: config.to_json()}
+    atomic.write_bytes(weights, to_bytes(tensors, metadata=meta))
+    atomic.write_text(cfg_path, config.to_json() + "\n")
+    return weights
+
+
+def read_config(path: str | os.PathLike) -> ModelConfig:
+    """The config of a checkpoint, without touching torch."""
+    weights, cfg_path = paths_for(path)
+    if cfg_path.is_file():
+        try:
+            return ModelConfig.from_json(cfg_path.read_text(encoding="utf-8"))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise CheckpointError(f"{cfg_path}: invalid glass model config ({exc})") from None
+    if not weights.is_file():
+        raise CheckpointError(f"{weights}: no such checkpoint")
+    meta = _read_metadata(weights)
+    if _META_CONFIG not in meta:
+        raise CheckpointError(f"{weights}: safetensors file without a glass config (no {cfg_path.name} beside it either)")
+    try:
+        return ModelConfig.from_json(meta[_META_CONFIG])
+    except (ValueError, TypeError, KeyError) as exc:
+        raise CheckpointError(f"{weights}: invalid glass model config ({exc})") from None
+
+
+def _read_metadata(weights: Path) -> dict[str, str]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(weights), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except Exception as exc:
+        hint = " (glass never unpickles .pt/.pth files)" if weights.suffix in (".pt", ".pth") else ""
+        raise CheckpointError(f"{weights}: not a readable safetensors file{hint}: {exc}") from None
+
+
+def load(path: str | os.PathLike, device: str = "cpu"):
+    """Rebuild the model a checkpoint describes and load its weights; returns (model, config).
+
+    The model comes back in eval mode, on ``device``, in fp32.
+    """
+    from safetensors.torch import load_file
+
+    from .models import build_model
+
+    p = Path(path)
+    if p.suffix not in ("", ".safetensors", ".json"):
+        raise CheckpointError(f"{p}: expected a .safetensors checkpoint (glass never unpickles .pt/.pth files)")
+    config = read_config(p)
+    weights, _ = paths_for(p)
+    if not weights.is_file():
+        raise CheckpointError(f"{weights}: weights file missing")
+    _read_metadata(weights)  # a clear error for a file that is not safetensors
+    model = build_model(config)
+    state = load_file(str(weights), device="cpu")
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        detail = (missing or unexpected)[0]
+        raise CheckpointError(
+            f"{weights}: weights do not match the {config.describe()} architecture "
+            f"({len(missing)} missing, {len(unexpected)} unexpected tensors, e.g. {detail})"
+        )
+    return model.float().to(device).eval(), config
+
+
+def default_weights() -> Path | None:
+    """The shipped default model: $GLASS_WEIGHTS, then package data, then a checkout's weights/."""
+    env = os.environ.get("GLASS_WEIGHTS")
+    if env:
+        return Path(env)
+    candidates = []
+    try:
+        candidates.append(Path(str(resources.files("glass_cli") / "weights" / DEFAULT_WEIGHTS_NAME)))
+    except (ModuleNotFoundError, TypeError):  # pragma: no cover
+        pass
+    candidates.append(Path(__file__).resolve().parent.parent / "weights" / DEFAULT_WEIGHTS_NAME)
+    for c in candidates:
+        if c.is_file():
+            return c
+    return None
+
+
+def describe_file(path: str | os.PathLike) -> dict:
+    """Summary for reports: path, config, and the sha256 of the weights file (model id)."""
+    import hashlib
+
+    weights, _ = paths_for(path)
+    h = hashlib.sha256()
+    with open(weights, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return {"weights": str(weights), "sha256": h.hexdigest(), "config": json.loads(read_config(path).to_json())}

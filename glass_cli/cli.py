@@ -1,0 +1,167 @@
+"""The `glass` command line: parse options, call the library, render. No model logic here.
+
+Library modules are imported inside each command so that `glass --help` does not pay for
+torch and timm.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from . import __version__
+
+app = typer.Typer(
+    name="glass",
+    help="Tell which images were made by generative AI (GLASS: global view + native-resolution crops).",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+err = Console(stderr=True, highlight=False)
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"glass {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """glass: a forensic scanner for AI-generated images.
+
+    [bold]Examples[/bold]
+
+      glass scan ./photos --threshold 0.7
+
+      glass scan a.jpg b.heic --weights model.safetensors --json results.json
+    """
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print one line on stderr and return the Exit to raise."""
+    err.print(f"[bold red]glass: error:[/bold red] {message}", markup=True, soft_wrap=True)
+    return typer.Exit(code)
+
+
+SCAN_EPILOG = """[bold]Examples[/bold]
+
+  glass scan ./photos --threshold 0.7
+
+  glass scan ./inbox --recursive --json report.json --weights my-model.safetensors
+
+  glass scan img1.jpg img2.heic --json - | jq '.files[] | select(.verdict == "ai")'
+
+[bold]Exit codes[/bold]: 0 nothing flagged; 1 at least one file flagged as AI; 2 usage or fatal error; 3 nothing flagged but some files could not be scanned.
+"""
+
+
+@app.command(epilog=SCAN_EPILOG)
+def scan(
+    paths: Annotated[list[Path], typer.Argument(help="Image files and/or folders to scan.", show_default=False)],
+    threshold: Annotated[
+        float | None,
+        typer.Option(help="Flag a file when P(AI) >= this. Default: the model's own threshold.", min=0.0, max=1.0),
+    ] = None,
+    weights: Annotated[
+        Path | None,
+        typer.Option(help="Model checkpoint (.safetensors + .json). Default: the shipped model, or $GLASS_WEIGHTS."),
+    ] = None,
+    json_out: Annotated[
+        str | None, typer.Option("--json", help="Write every file's record as one JSON document ('-' = stdout).")
+    ] = None,
+    device: Annotated[Device, typer.Option(help="Where the model runs.")] = Device.auto,
+    batch_size: Annotated[int, typer.Option(help="Images per model call, across files.", min=1)] = 8,
+    recursive: Annotated[bool, typer.Option("--recursive/--no-recursive", help="Descend into sub-folders.")] = True,
+    show_all: Annotated[bool, typer.Option("--all", help="List every scanned file, not only the flagged ones.")] = False,
+    max_pixels: Annotated[
+        int, typer.Option(help="Refuse images with more pixels than this (decompression bombs).", min=1)
+    ] = 250_000_000,
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks for fatal errors.")] = False,
+) -> None:
+    """Scan images and flag the ones made by generative AI.
+
+    Prints a table of the flagged files with P(AI) and the crops the model attended to most, then a summary line. Never writes inside the scanned folders.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from . import checkpoint, report
+    from .engines import EngineError, TorchEngine
+    from .models.backbones import BackboneError
+    from .scan import ScanError, check_output_location, iter_files
+    from .scan import scan as run_scan
+
+    out = err if json_out == "-" else Console(highlight=False)
+    try:
+        for p in paths:
+            if not p.exists() and not p.is_symlink():
+                raise ScanError(f"{p}: no such file or folder")
+        if json_out:
+            check_output_location(json_out, paths)
+        weights = weights or checkpoint.default_weights()
+        if weights is None:
+            raise checkpoint.CheckpointError(
+                "no model weights: glass has no shipped default model yet; pass --weights FILE.safetensors "
+                "(a checkpoint saved by glass_cli.checkpoint.save) or set GLASS_WEIGHTS"
+            )
+        files = list(iter_files(paths, recursive))
+        if not files:
+            raise ScanError("no image files found in " + ", ".join(str(p) for p in paths))
+        engine = TorchEngine.from_checkpoint(weights, device=device.value)
+        thr = engine.config.threshold if threshold is None else threshold
+        results = []
+        with Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("scanning", total=len(files))
+            for result in run_scan(files, engine, threshold=thr, batch_size=batch_size, max_pixels=max_pixels):
+                results.append(result)
+                progress.advance(task)
+    except (checkpoint.CheckpointError, EngineError, ScanError, BackboneError) as exc:
+        if debug:
+            raise
+        raise fail(str(exc)) from None
+    except KeyboardInterrupt:
+        raise fail("interrupted", 130) from None
+
+    for table in (report.results_table(results, show_all=show_all), report.errors_table(results)):
+        if table is not None:
+            out.print(table)
+    out.print(report.summary_line(results, thr), markup=False)
+    out.print(f"model: {engine.config.describe()} ({weights}), device: {engine.device}", markup=False, style="dim")
+    if json_out:
+        model_info = checkpoint.describe_file(weights)
+        report.write_json(report.json_document(results, model=model_info, threshold=thr, device=engine.device), json_out)
+    raise typer.Exit(report.exit_code(results))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="glass")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""The GLASS module: a global view and K native-resolution crops, attention-pooled."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from ..config import ModelConfig
+
+
+def _exporting() -> bool:
+    compiler = getattr(torch, "compiler", None)
+    if compiler is not None and getattr(compiler, "is_exporting", lambda: False)():
+        return True
+    return bool(torch.onnx.is_in_onnx_export())
+
+
+class AttentionPool(nn.Module):
+    """Non-gated attention MIL pooling: one score per crop, softmax over the K crops."""
+
+    def __init__(self, dim: int, hidden: int, dropout: float):
+        super().__init__()
+        self.score = nn.Sequential(
+            nn.Linear(dim, hidden), nn.Tanh(), nn.Dropout(dropout), nn.Linear(hidden, 1)
+        )
+
+    def forward(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # feats [B, K, D] -> pooled [B, D], weights [B, K]
+        weights = torch.softmax(self.score(feats).squeeze(-1), dim=1)
+        pooled = torch.bmm(weights.unsqueeze(1), feats).squeeze(1)
+        return pooled, weights
+
+
+class GlassModel(nn.Module):
+    """forward(global [B,3,S,S], crops [B,K,3,S,S]) -> (logits [B,2], attention [B,K]).
+
+    The global and local backbones are separate networks with separate weights. K may differ
+    between calls (the attention softmax runs over whatever K arrives).
+    """
+
+    def __init__(self, config: ModelConfig, global_net: nn.Module, local_net: nn.Module):
+        super().__init__()
+        self.config = config
+        self.global_net = global_net
+        self.local_net = local_net
+        dg, dl = global_net.num_features, local_net.num_features
+        self.attention = AttentionPool(dl, config.attn_hidden, config.dropout)
+        self.head = nn.Sequential(nn.LayerNorm(dg + dl), nn.Dropout(config.dropout), nn.Linear(dg + dl, 2))
+        self.crop_chunk = 16
+        """Crops per local-backbone call in eager mode: bounds activation memory, and measured
+        faster on CPU than one call over all B*K crops (docs/FINDINGS.md)."""
+
+    def embed_crops(self, crops: torch.Tensor) -> torch.Tensor:
+        b, k = crops.shape[:2]
+        flat = crops.flatten(0, 1)
+        if self.crop_chunk and flat.shape[0] > self.crop_chunk and not _exporting():
+            feats = torch.cat([self.local_net(part) for part in flat.split(self.crop_chunk)])
+        else:
+            feats = self.local_net(flat)
+        return feats.reshape(b, k, -1)
+
+    def forward(self, global_view: torch.Tensor, crops: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        g = self.global_net(global_view)
+        local, weights = self.attention(self.embed_crops(crops))
+        return self.head(torch.cat([g, local], dim=1)), weights

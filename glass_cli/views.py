@@ -1,0 +1,88 @@
+"""The one preprocessing step: RGB image -> global view, K native-resolution crops, boxes.
+
+Training, ``glass scan`` with the torch engine and the ONNX engine all call ``build_views``,
+so the model sees identical inputs wherever it runs. It works in numpy and Pillow only (no
+torch), so the ONNX path does not need torch at all.
+
+- Global view: the whole image resized to S x S (aspect ratio not kept, as in the paper),
+  with the global backbone's resampling filter and normalisation.
+- Local crops: S x S windows cut at native resolution where ``sampling.sample_crops`` puts
+  them, normalised for the local backbone. Any part of a window outside the image is 0 after
+  normalisation (the backbone's mean colour), so padding carries no colour signal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from .config import ModelConfig, Normalization
+from .sampling import CropPlan, sample_crops
+
+_RESAMPLE = {
+    "nearest": Image.Resampling.NEAREST,
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+    "box": Image.Resampling.BOX,
+    "hamming": Image.Resampling.HAMMING,
+}
+
+
+@dataclass
+class Views:
+    global_view: np.ndarray
+    """float32 [3, S, S]"""
+    crops: np.ndarray | None
+    """float32 [K, 3, S, S]; None for the baseline, which looks at the global view only."""
+    plan: CropPlan | None
+    image_size: tuple[int, int]
+    """(width, height) of the image the views came from."""
+
+
+def normalize(pixels: np.ndarray, norm: Normalization) -> np.ndarray:
+    """uint8 [H, W, 3] -> float32 [3, H, W], (x / 255 - mean) / std."""
+    mean = np.asarray(norm.mean, dtype=np.float32) * 255.0
+    inv_std = 1.0 / (np.asarray(norm.std, dtype=np.float32) * 255.0)
+    out = (pixels.astype(np.float32) - mean) * inv_std
+    return np.ascontiguousarray(out.transpose(2, 0, 1))
+
+
+def resize_view(image: Image.Image, size: int, norm: Normalization) -> np.ndarray:
+    resample = _RESAMPLE.get(norm.interpolation, Image.Resampling.BICUBIC)
+    resized = image.resize((size, size), resample) if image.size != (size, size) else image
+    return normalize(np.asarray(resized), norm)
+
+
+def cut_crop(image: Image.Image, box: tuple[int, int, int, int], norm: Normalization) -> np.ndarray:
+    """One native-resolution crop, zero-padded (after normalisation) where it leaves the image."""
+    left, top, right, bottom = box
+    width, height = image.size
+    out = np.zeros((3, bottom - top, right - left), dtype=np.float32)
+    r, b = min(right, width), min(bottom, height)
+    if r > left and b > top:
+        out[:, : b - top, : r - left] = normalize(np.asarray(image.crop((left, top, r, b))), norm)
+    return out
+
+
+def build_views(image: Image.Image, config: ModelConfig, seed: int) -> Views:
+    """Prepare one RGB image for the model described by ``config``; crops placed by ``seed``."""
+    if image.mode != "RGB":
+        raise ValueError(f"build_views needs an RGB image, got mode {image.mode}")
+    s = config.crop_size
+    global_view = resize_view(image, s, config.global_norm)
+    if not config.uses_crops:
+        return Views(global_view, None, None, image.size)
+    plan = sample_crops(image.width, image.height, config.num_crops, s, seed)
+    crops = np.stack([cut_crop(image, box, config.local_norm) for box in plan.boxes])
+    return Views(global_view, crops, plan, image.size)
+
+
+def collate(views: list[Views]) -> tuple[np.ndarray, np.ndarray | None]:
+    """Stack views into a batch: global [B, 3, S, S] and crops [B, K, 3, S, S] (or None)."""
+    g = np.stack([v.global_view for v in views])
+    if views[0].crops is None:
+        return g, None
+    return g, np.stack([v.crops for v in views])
