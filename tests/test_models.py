@@ -1,0 +1,71 @@
+import pytest
+import torch
+
+from glass_cli.config import ModelConfig
+from glass_cli.models import build_model, new_model
+from glass_cli.models.backbones import BackboneError
+
+from .conftest import TINY
+
+
+def test_glass_shapes_and_attention_rows_sum_to_one():
+    torch.manual_seed(0)
+    model, cfg = new_model("glass", "test_efficientnet", "test_resnet", **TINY)
+    model.eval()
+    assert cfg.global_norm != cfg.local_norm  # each branch keeps its backbone's own normalisation
+    for b, k in [(1, 1), (2, 3), (3, 5)]:
+        logits, attn = model(torch.randn(b, 3, 32, 32), torch.randn(b, k, 3, 32, 32))
+        assert logits.shape == (b, 2) and attn.shape == (b, k)
+        torch.testing.assert_close(attn.sum(1), torch.ones(b))
+
+
+def test_crop_chunking_does_not_change_outputs():
+    torch.manual_seed(0)
+    model, _ = new_model("glass", "test_resnet", **TINY)
+    model.eval()
+    g, c = torch.randn(4, 3, 32, 32), torch.randn(4, 5, 3, 32, 32)
+    with torch.no_grad():
+        model.crop_chunk = 3
+        a = model(g, c)
+        model.crop_chunk = 0
+        b = model(g, c)
+    torch.testing.assert_close(a[0], b[0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(a[1], b[1], atol=1e-6, rtol=1e-5)
+
+
+def test_glass_structure_matches_paper():
+    model, cfg = new_model("glass", "test_resnet", **TINY, dropout=0.3)
+    d = model.local_net.num_features
+    lin1, tanh, drop, lin2 = model.attention.score
+    assert (lin1.in_features, lin1.out_features, lin2.out_features) == (d, 128, 1)
+    assert isinstance(tanh, torch.nn.Tanh) and drop.p == 0.3
+    norm, drop, fc = model.head
+    assert norm.normalized_shape == (2 * d,) and fc.out_features == 2 and drop.p == 0.3
+    assert model.global_net is not model.local_net
+
+
+def test_baseline_ignores_crops():
+    model, cfg = new_model("baseline", "test_efficientnet", **TINY)
+    assert cfg.arch == "baseline" and cfg.local_backbone == cfg.global_backbone
+    logits, attn = model.eval()(torch.randn(2, 3, 32, 32))
+    assert logits.shape == (2, 2) and attn is None
+    drop, fc = model.head
+    assert fc.in_features == model.global_net.num_features
+
+
+def test_build_from_config_and_unknown_backbone():
+    cfg = ModelConfig(global_backbone="test_vit", local_backbone="test_convnext", **TINY)
+    model = build_model(cfg)
+    assert type(model).__name__ == "GlassModel"
+    with pytest.raises(BackboneError, match="timm has no model named 'resnet5000'"):
+        new_model("glass", "resnet5000")
+
+
+def test_config_validation_and_json_round_trip():
+    cfg = ModelConfig(global_backbone="a", local_backbone="b", num_crops=6, crop_size=64, threshold=0.7)
+    assert ModelConfig.from_json(cfg.to_json()) == cfg
+    with pytest.raises(ValueError, match="unknown model config keys: bogus"):
+        ModelConfig.from_dict({**cfg.to_dict(), "bogus": 1})
+    for bad in (dict(arch="cnn"), dict(threshold=1.5), dict(num_crops=0), dict(classes=("ai", "real"))):
+        with pytest.raises(ValueError):
+            ModelConfig(**bad)

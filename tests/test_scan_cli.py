@@ -1,0 +1,234 @@
+"""`glass scan` end to end through the CLI: outputs, JSON records, exit codes, bad input."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from glass_cli.cli import app
+
+from .conftest import noise_image
+
+runner = CliRunner(env={"COLUMNS": "200", "GLASS_WEIGHTS": ""})
+
+
+def scan(*args: str):
+    return runner.invoke(app, ["scan", *map(str, args)])
+
+
+def scan_json(tmp_path, *args):
+    out = tmp_path / "out.json"
+    result = scan(*args, "--json", out)
+    assert out.is_file(), result.output
+    return result, json.loads(out.read_text())
+
+
+def tree_state(folder: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(folder)): (p.lstat().st_size, p.lstat().st_mtime_ns) for p in sorted(folder.rglob("*"))}
+
+
+def test_mixed_folder_table_json_and_summary(tmp_path, photo_dir, tiny_glass):
+    before = tree_state(photo_dir)
+    result, doc = scan_json(tmp_path, photo_dir, "--weights", tiny_glass, "--threshold", "0", "--batch-size", "2")
+    assert result.exit_code == 1, result.output
+    assert tree_state(photo_dir) == before  # nothing written inside the scanned folder
+    files = doc["files"]
+    assert [Path(f["path"]).relative_to(photo_dir).as_posix() for f in files] == [
+        "grey.png", "small.webp", "sub/square.bmp", "tall.png", "wide.jpg"
+    ]
+    assert doc["summary"] == {"scanned": 5, "flagged": 5, "real": 0, "errors": 0}
+    assert doc["threshold"] == 0.0 and doc["device"] == "cpu"
+    assert doc["model"]["config"]["local_backbone"] == "test_resnet"
+    for f in files:
+        assert f["verdict"] == "ai" and 0.0 <= f["p_ai"] <= 1.0 and f["error"] is None
+        assert len(f["crops"]) == 3 and abs(sum(c["weight"] for c in f["crops"]) - 1) < 1e-6
+        assert f["sha256"] and f["bytes"] == Path(f["path"]).stat().st_size
+    by_name = {Path(f["path"]).name: f for f in files}
+    assert by_name["wide.jpg"]["sampling"] == "stratified" and (by_name["wide.jpg"]["width"], by_name["wide.jpg"]["height"]) == (640, 480)
+    assert by_name["small.webp"]["sampling"] == "fallback"
+    assert "Flagged as AI-generated" in result.stdout and "wide.jpg" in result.stdout
+    assert "5 scanned, 5 flagged as AI (P(AI) >= 0), 0 real, 0 not scanned" in result.stdout
+    assert "model: glass test_efficientnet+test_resnet K=3 S=32" in result.stdout
+
+
+def test_nothing_flagged_exits_zero_and_prints_no_table(photo_dir, tiny_glass):
+    result = scan(photo_dir, "--weights", tiny_glass, "--threshold", "1")
+    assert result.exit_code == 0, result.output
+    assert "Flagged" not in result.stdout
+    assert "5 scanned, 0 flagged as AI (P(AI) >= 1), 5 real, 0 not scanned" in result.stdout
+
+
+def test_threshold_defaults_to_the_models(tmp_path, photo_dir, tiny_glass):
+    _, doc = scan_json(tmp_path, photo_dir, "--weights", tiny_glass)
+    assert doc["threshold"] == 0.5
+    for f in doc["files"]:
+        assert f["verdict"] == ("ai" if f["p_ai"] >= 0.5 else "real")
+
+
+def test_same_bytes_same_score_whatever_name_batch_or_order(tmp_path, tiny_glass):
+    d = tmp_path / "in"
+    (d / "nested").mkdir(parents=True)
+    noise_image(700, 500, 11).save(d / "a.jpg", quality=92)
+    shutil.copy(d / "a.jpg", d / "nested" / "zz-copy.jpg")
+    for i in range(3):
+        noise_image(300 + 50 * i, 260, 20 + i).save(d / f"other{i}.png")
+    (tmp_path / "o1").mkdir()
+    _, doc1 = scan_json(tmp_path / "o1", d, "--weights", tiny_glass, "--batch-size", "4")
+    (tmp_path / "o2").mkdir()
+    _, doc2 = scan_json(tmp_path / "o2", d / "nested" / "zz-copy.jpg", "--weights", tiny_glass, "--batch-size", "1")
+    by_name = {Path(f["path"]).name: f for f in doc1["files"]}
+    alone = doc2["files"][0]
+    for rec in (by_name["a.jpg"], by_name["zz-copy.jpg"]):
+        assert [c["box"] for c in rec["crops"]] == [c["box"] for c in alone["crops"]]
+        assert np.allclose([c["weight"] for c in rec["crops"]], [c["weight"] for c in alone["crops"]], atol=1e-6)
+        assert abs(rec["p_ai"] - alone["p_ai"]) < 1e-6
+        assert rec["sha256"] == alone["sha256"]
+
+
+def _bad_corpus(d: Path) -> dict[str, str | None]:
+    """name -> expected error reason (None: must be scanned)."""
+    d.mkdir()
+    (d / "zero.jpg").write_bytes(b"")
+    buf = io.BytesIO()
+    noise_image(400, 300, 1).save(buf, "JPEG", quality=90)
+    (d / "truncated.jpg").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 3])
+    (d / "text.jpg").write_text("this is not a picture\n")
+    noise_image(1, 1).save(d / "one-pixel.png")
+    noise_image(120, 90, 2).convert("CMYK").save(d / "cmyk.jpg")
+    Image.fromarray((np.arange(64 * 48).reshape(48, 64) * 20).astype(np.uint16)).save(d / "sixteen-bit.png")
+    pal = noise_image(50, 40, 3).convert("P")
+    pal.save(d / "palette-alpha.png", transparency=0)
+    frames = [noise_image(40, 40, s) for s in (4, 5, 6)]
+    frames[0].save(d / "animated.gif", save_all=True, append_images=frames[1:])
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    noise_image(300, 100, 7).save(d / "rotated.jpg", exif=exif.tobytes())
+    noise_image(30, 30, 8).save(d / "locked.png")
+    (d / "loop").symlink_to(d, target_is_directory=True)
+    return {
+        "zero.jpg": "empty file (0 bytes)",
+        "truncated.jpg": "truncated image data (file incomplete or corrupt)",
+        "text.jpg": "not an image, or a format glass cannot read",
+        "locked.png": "permission denied",
+        "one-pixel.png": None, "cmyk.jpg": None, "sixteen-bit.png": None,
+        "palette-alpha.png": None, "animated.gif": None, "rotated.jpg": None,
+    }
+
+
+def test_bad_input_corpus_every_file_a_row(tmp_path, tiny_glass, monkeypatch):
+    d = tmp_path / "bad"
+    expected = _bad_corpus(d)
+    real_read = Path.read_bytes
+
+    def guarded(self):
+        if self.name == "locked.png":  # tests run as root, where chmod 000 does not stop reads
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_read(self)
+
+    monkeypatch.setattr(Path, "read_bytes", guarded)
+    result, doc = scan_json(tmp_path, d, "--weights", tiny_glass, "--threshold", "1")
+    assert result.exit_code == 3, result.output  # nothing flagged, some files unreadable
+    got = {Path(f["path"]).name: f for f in doc["files"]}
+    assert sorted(got) == sorted(expected)  # the symlink loop is walked once, nothing twice
+    for name, reason in expected.items():
+        rec = got[name]
+        if reason is None:
+            assert rec["verdict"] == "real" and rec["error"] is None, name
+        else:
+            assert rec["verdict"] == "error" and rec["error"] == reason and rec["p_ai"] is None, name
+    assert (got["rotated.jpg"]["width"], got["rotated.jpg"]["height"]) == (100, 300)
+    assert (got["one-pixel.png"]["width"], got["one-pixel.png"]["sampling"]) == (1, "fallback")
+    assert "Not scanned" in result.stdout and "Traceback" not in result.output
+    assert "6 scanned, 0 flagged as AI (P(AI) >= 1), 6 real, 4 not scanned" in result.stdout
+    result = scan(d, "--weights", tiny_glass, "--threshold", "0")
+    assert result.exit_code == 1  # flagged wins over unreadable
+
+
+def test_many_sizes_and_the_baseline(tmp_path, tiny_baseline):
+    d = tmp_path / "sizes"
+    d.mkdir()
+    for i, (w, h) in enumerate([(1, 1), (31, 33), (32, 32), (64, 640), (1000, 20), (513, 257)]):
+        noise_image(w, h, i).save(d / f"{w}x{h}.png")
+    result, doc = scan_json(tmp_path, d, "--weights", tiny_baseline, "--all")
+    assert result.exit_code in (0, 1), result.output
+    assert len(doc["files"]) == 6
+    for f in doc["files"]:
+        assert f["crops"] == [] and f["sampling"] is None and f["error"] is None
+    assert "Scanned files" in result.stdout and "model: baseline test_efficientnet S=32" in result.stdout
+
+
+def test_recursive_switch(tmp_path, photo_dir, tiny_glass):
+    _, doc = scan_json(tmp_path, photo_dir, "--weights", tiny_glass, "--no-recursive")
+    assert [Path(f["path"]).name for f in doc["files"]] == ["grey.png", "small.webp", "tall.png", "wide.jpg"]
+
+
+def test_json_to_stdout_keeps_stdout_clean(photo_dir, tiny_glass):
+    result = scan(photo_dir, "--weights", tiny_glass, "--json", "-", "--threshold", "0")
+    doc = json.loads(result.stdout)
+    assert result.exit_code == 1 and len(doc["files"]) == 5
+    assert "5 scanned, 5 flagged" in result.stderr
+
+
+def test_refuses_to_write_inside_scanned_folder(photo_dir, tiny_glass):
+    before = tree_state(photo_dir)
+    result = scan(photo_dir, "--weights", tiny_glass, "--json", photo_dir / "sub" / "out.json")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"glass: error: {photo_dir / 'sub' / 'out.json'}: refusing to write inside the scanned folder "
+        f"{photo_dir.resolve()}; write it elsewhere"
+    )
+    assert tree_state(photo_dir) == before
+
+
+def test_without_weights_says_how_to_get_them(photo_dir, monkeypatch):
+    monkeypatch.setattr("glass_cli.checkpoint.default_weights", lambda: None)
+    result = scan(photo_dir)
+    assert result.exit_code == 2 and result.stdout == ""
+    line = result.stderr.strip()
+    assert line.startswith("glass: error: no model weights:") and "--weights" in line and "\n" not in line
+
+
+def test_usage_errors_are_one_line(tmp_path, photo_dir):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    missing = tmp_path / "missing.safetensors"
+    cases = [
+        ([tmp_path / "nowhere", "--weights", missing], f"{tmp_path / 'nowhere'}: no such file or folder"),
+        ([empty, "--weights", missing], f"no image files found in {empty}"),
+        ([photo_dir, "--weights", missing], f"{missing}: no such checkpoint"),
+    ]
+    for args, message in cases:
+        result = scan(*args)
+        assert result.exit_code == 2 and result.stdout == ""
+        assert result.stderr.strip() == f"glass: error: {message}"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_requested_without_gpu(photo_dir, tiny_glass):
+    result = scan(photo_dir, "--weights", tiny_glass, "--device", "cuda")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "glass: error: --device cuda was asked for, but torch sees no CUDA GPU on this machine"
+
+
+def test_help_shows_examples_and_exit_codes():
+    result = runner.invoke(app, ["scan", "--help"])
+    assert result.exit_code == 0
+    assert "glass scan ./photos --threshold 0.7" in result.stdout and "Exit codes" in result.stdout
+    assert runner.invoke(app, ["--version"]).stdout.startswith("glass ")
+
+
+def test_help_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys; from glass_cli.cli import app; assert 'torch' not in sys.modules and 'timm' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ})
