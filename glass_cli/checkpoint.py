@@ -9,7 +9,6 @@ between config and weights are caught by a strict state-dict load.
 
 from __future__ import annotations
 
-import json
 import os
 from importlib import resources
 from pathlib import Path
@@ -130,8 +129,7 @@ def default_weights() -> Path | None:
     return None
 
 
-def describe_file(path: str | os.PathLike) -> dict:
-    """Summary for reports: path, config, and the sha256 of the weights file (model id)."""
+def weights_sha256(path: str | os.PathLike) -> str:
     import hashlib
 
     weights, _ = paths_for(path)
@@ -139,4 +137,16 @@ def describe_file(path: str | os.PathLike) -> dict:
     with open(weights, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
-    return {"weights": str(weights), "sha256": h.hexdigest(), "config": json.loads(read_config(path).to_json())}
+    return h.hexdigest()
+
+
+def model_id(path: str | os.PathLike) -> str:
+    """Short id naming the exact weights: 'sha256:' + the first 16 hex digits of the file's hash."""
+    return "sha256:" + weights_sha256(path)[:16]  # describe_file()["id"] is the same
+
+
+def describe_file(path: str | os.PathLike) -> dict:
+    """Summary for reports: path, sha256 of the weights file, and the config."""
+    weights, _ = paths_for(path)
+    sha = weights_sha256(path)
+    return {"id": "sha256:" + sha[:16], "weights": str(weights), "sha256": sha, "config": read_config(path).to_dict()}

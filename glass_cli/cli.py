@@ -66,12 +66,22 @@ SCAN_EPILOG = """[bold]Examples[/bold]
 
   glass scan ./photos --threshold 0.7
 
-  glass scan ./inbox --recursive --json report.json --weights my-model.safetensors
+  glass scan ./inbox --json report.json --report report.html --save-crops crops/
 
-  glass scan img1.jpg img2.heic --json - | jq '.files[] | select(.verdict == "ai")'
+  glass scan ./inbox --uncertain 0.4:0.6 --jsonl - | jq 'select(.verdict != "real")'
 
-[bold]Exit codes[/bold]: 0 nothing flagged; 1 at least one file flagged as AI; 2 usage or fatal error; 3 nothing flagged but some files could not be scanned.
+[bold]Exit codes[/bold]: 0 nothing flagged; 1 at least one file flagged as AI or uncertain; 2 usage or fatal error; 3 nothing flagged but some files could not be scanned.
 """
+
+
+def _band(text: str | None) -> tuple[float, float] | None:
+    if text is None:
+        return None
+    try:
+        low, high = (float(x) for x in text.split(":"))
+    except ValueError:
+        raise typer.BadParameter(f"expected LOW:HIGH such as 0.4:0.6, got {text!r}") from None
+    return low, high
 
 
 @app.command(epilog=SCAN_EPILOG)
@@ -81,13 +91,18 @@ def scan(
         float | None,
         typer.Option(help="Flag a file when P(AI) >= this. Default: the model's own threshold.", min=0.0, max=1.0),
     ] = None,
+    uncertain: Annotated[
+        str | None, typer.Option(metavar="LOW:HIGH", help="Report P(AI) in [LOW, HIGH) as 'uncertain', e.g. 0.4:0.6.")
+    ] = None,
     weights: Annotated[
         Path | None,
         typer.Option(help="Model checkpoint (.safetensors + .json). Default: the shipped model, or $GLASS_WEIGHTS."),
     ] = None,
-    json_out: Annotated[
-        str | None, typer.Option("--json", help="Write every file's record as one JSON document ('-' = stdout).")
-    ] = None,
+    json_out: Annotated[str | None, typer.Option("--json", help="One JSON document with every file's record ('-' = stdout).")] = None,
+    jsonl_out: Annotated[str | None, typer.Option("--jsonl", help="One JSON record per line, written as files finish ('-' = stdout).")] = None,
+    csv_out: Annotated[str | None, typer.Option("--csv", help="One CSV row per file, written as files finish ('-' = stdout).")] = None,
+    save_crops: Annotated[str | None, typer.Option(metavar="DIR", help="Save flagged files' crops and attention overlay as PNG.")] = None,
+    report_html: Annotated[str | None, typer.Option("--report", metavar="FILE.html", help="Write a self-contained HTML report.")] = None,
     device: Annotated[Device, typer.Option(help="Where the model runs.")] = Device.auto,
     batch_size: Annotated[int, typer.Option(help="Images per model call, across files.", min=1)] = 8,
     recursive: Annotated[bool, typer.Option("--recursive/--no-recursive", help="Descend into sub-folders.")] = True,
@@ -99,23 +114,25 @@ def scan(
 ) -> None:
     """Scan images and flag the ones made by generative AI.
 
-    Prints a table of the flagged files with P(AI) and the crops the model attended to most, then a summary line. Never writes inside the scanned folders.
+    Prints a table of the flagged files with P(AI), the crops the model attended to most and the provenance evidence found in the file, then a summary line. Never writes inside the scanned folders.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from . import checkpoint, report
     from .engines import EngineError, TorchEngine
     from .models.backbones import BackboneError
-    from .scan import ScanError, check_output_location, iter_files
+    from .outputs import OutputOptions, ScanOutputs
+    from .scan import Decision, ScanError
     from .scan import scan as run_scan
+    from .walk import iter_files
 
-    out = err if json_out == "-" else Console(highlight=False)
+    options = OutputOptions(json_out, jsonl_out, csv_out, save_crops, report_html)
+    out = err if options.uses_stdout else Console(highlight=False)
+    results = []
     try:
         for p in paths:
             if not p.exists() and not p.is_symlink():
                 raise ScanError(f"{p}: no such file or folder")
-        if json_out:
-            check_output_location(json_out, paths)
         weights = weights or checkpoint.default_weights()
         if weights is None:
             raise checkpoint.CheckpointError(
@@ -125,36 +142,33 @@ def scan(
         files = list(iter_files(paths, recursive))
         if not files:
             raise ScanError("no image files found in " + ", ".join(str(p) for p in paths))
+        config = checkpoint.read_config(weights)
+        model_info = checkpoint.describe_file(weights)
+        decision = Decision(config.threshold if threshold is None else threshold, _band(uncertain))
         engine = TorchEngine.from_checkpoint(weights, device=device.value)
-        thr = engine.config.threshold if threshold is None else threshold
-        results = []
-        with Progress(
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=err,
-            transient=True,
+        with ScanOutputs(options, paths, model=model_info, decision=decision, device=engine.device) as outputs, Progress(
+            TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeRemainingColumn(), console=err, transient=True,
         ) as progress:
             task = progress.add_task("scanning", total=len(files))
-            for result in run_scan(files, engine, threshold=thr, batch_size=batch_size, max_pixels=max_pixels):
+            for result in run_scan(files, engine, decision=decision, batch_size=batch_size, max_pixels=max_pixels,
+                                   explain=options.explain):
+                outputs.add(result)
                 results.append(result)
                 progress.advance(task)
-    except (checkpoint.CheckpointError, EngineError, ScanError, BackboneError) as exc:
+            outputs.finish(results)
+    except (checkpoint.CheckpointError, EngineError, ScanError, BackboneError, OSError) as exc:
         if debug:
             raise
         raise fail(str(exc)) from None
     except KeyboardInterrupt:
-        raise fail("interrupted", 130) from None
+        raise fail(f"interrupted after {len(results)} files", 130) from None
 
     for table in (report.results_table(results, show_all=show_all), report.errors_table(results)):
         if table is not None:
             out.print(table)
-    out.print(report.summary_line(results, thr), markup=False)
-    out.print(f"model: {engine.config.describe()} ({weights}), device: {engine.device}", markup=False, style="dim")
-    if json_out:
-        model_info = checkpoint.describe_file(weights)
-        report.write_json(report.json_document(results, model=model_info, threshold=thr, device=engine.device), json_out)
+    out.print(report.summary_line(results, decision.threshold), markup=False)
+    out.print(f"model: {engine.config.describe()} ({model_info['id']}), device: {engine.device}", markup=False, style="dim")
     raise typer.Exit(report.exit_code(results))
 
 

@@ -46,9 +46,13 @@ class Prediction:
 class TorchEngine:
     """Eager PyTorch in fp32 under inference_mode, channels_last, on CPU or one GPU."""
 
-    def __init__(self, model, config: ModelConfig, device: str = "auto", threads: int | None = None):
+    def __init__(
+        self, model, config: ModelConfig, device: str = "auto", threads: int | None = None, model_id: str | None = None
+    ):
         import torch
 
+        self.model_id = model_id or config.describe()
+        """Names the exact weights in every result record (sha256 prefix of the weights file)."""
         self.device_name = resolve_device(device)
         if threads is None and self.device_name == "cpu":
             threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -60,10 +64,10 @@ class TorchEngine:
 
     @classmethod
     def from_checkpoint(cls, path, device: str = "auto") -> TorchEngine:
-        from .checkpoint import load
+        from .checkpoint import load, model_id
 
         model, config = load(path)
-        return cls(model, config, device)
+        return cls(model, config, device, model_id=model_id(path))
 
     @property
     def device(self) -> str:

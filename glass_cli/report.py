@@ -1,24 +1,29 @@
-"""Turning scan results into things people and programs read: a rich table, a summary,
-JSON, and the process exit code."""
+"""Scan results as things people and programs read: a rich table, a summary line, JSON,
+JSON Lines and CSV records, and the process exit code.
+
+One record layout (``record``) serves every format; the README documents it.
+"""
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TextIO
 
 from rich.table import Table
 from rich.text import Text
 
 from . import __version__, atomic
-from .scan import VERDICT_AI, VERDICT_ERROR, ScanResult
+from .evidence import declares_ai, summary
+from .scan import VERDICT_AI, VERDICT_ERROR, VERDICT_UNCERTAIN, ScanResult
 
 EXIT_CLEAN = 0
-"""Every file scanned, none flagged."""
+"""Every file scanned, none flagged or uncertain."""
 EXIT_FLAGGED = 1
-"""At least one file flagged as AI-generated."""
+"""At least one file flagged as AI-generated or in the uncertain band."""
 EXIT_USAGE = 2
 """Bad arguments, no model, or a fatal error: no verdicts to trust."""
 EXIT_UNREADABLE = 3
@@ -31,26 +36,23 @@ SCHEMA_VERSION = 1
 class Counts:
     scanned: int
     flagged: int
+    uncertain: int
     real: int
     errors: int
 
 
 def counts(results: Sequence[ScanResult]) -> Counts:
-    flagged = sum(r.verdict == VERDICT_AI for r in results)
-    errors = sum(r.verdict == VERDICT_ERROR for r in results)
-    return Counts(len(results) - errors, flagged, len(results) - errors - flagged, errors)
+    n = {v: 0 for v in ("ai", "uncertain", "real", "error")}
+    for r in results:
+        n[r.verdict] += 1
+    return Counts(len(results) - n["error"], n["ai"], n["uncertain"], n["real"], n["error"])
 
 
 def exit_code(results: Sequence[ScanResult]) -> int:
     c = counts(results)
-    if c.flagged:
+    if c.flagged or c.uncertain:
         return EXIT_FLAGGED
     return EXIT_UNREADABLE if c.errors else EXIT_CLEAN
-
-
-def format_box(box: Sequence[int]) -> str:
-    left, top, right, bottom = box
-    return f"({left},{top})-({right},{bottom})"
 
 
 def display_path(path: str) -> str:
@@ -58,32 +60,34 @@ def display_path(path: str) -> str:
     return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-def _crop_cell(result: ScanResult, n: int = 2) -> str:
-    if not result.crops:
-        return "-" if result.sampling is None else ""
-    return "\n".join(f"{format_box(c.box)} {c.weight:.2f}" for c in result.top_crops(n))
+def format_box(box: Sequence[int]) -> str:
+    left, top, right, bottom = box
+    return f"({left},{top})-({right},{bottom})"
+
+
+_VERDICT_STYLE = {VERDICT_AI: ("AI", "bold red"), VERDICT_UNCERTAIN: ("uncertain", "yellow"), "real": ("real", "green")}
 
 
 def results_table(results: Sequence[ScanResult], *, show_all: bool = False) -> Table | None:
-    """Flagged files (or every scanned file with show_all), highest P(AI) first."""
-    rows = [r for r in results if r.verdict != VERDICT_ERROR and (show_all or r.flagged)]
+    """Flagged and uncertain files (every scanned file with show_all), highest P(AI) first."""
+    rows = [r for r in results if r.verdict != VERDICT_ERROR and (show_all or r.verdict in (VERDICT_AI, VERDICT_UNCERTAIN))]
     if not rows:
         return None
-    title = "Scanned files" if show_all else "Flagged as AI-generated"
-    table = Table(title=title, title_justify="left", show_lines=False)
+    table = Table(title="Scanned files" if show_all else "Flagged files", title_justify="left")
     table.add_column("file", overflow="fold")
     table.add_column("P(AI)", justify="right")
     table.add_column("verdict")
     table.add_column("size", justify="right")
     table.add_column("top crops (box, attention)", overflow="fold")
+    table.add_column("evidence in file", overflow="fold")
     for r in sorted(rows, key=lambda r: (-(r.p_ai or 0.0), r.path)):
-        style = "bold red" if r.flagged else "green"
+        word, style = _VERDICT_STYLE[r.verdict]
+        crops = "\n".join(f"{format_box(c.box)} {c.weight:.2f}" for c in r.top_crops(2)) or "-"
+        if r.sampling == "fallback":
+            crops += "\n(fallback sampling)"
         table.add_row(
-            display_path(r.path),
-            f"{r.p_ai:.3f}",
-            Text("AI" if r.flagged else "real", style=style),
-            f"{r.width}x{r.height}",
-            _crop_cell(r) + ("" if r.sampling != "fallback" else "\n(fallback sampling)"),
+            display_path(r.path), f"{r.p_ai:.3f}", Text(word, style=style), f"{r.width}x{r.height}", crops,
+            Text(summary(r.evidence) or "-", style="bold" if declares_ai(r.evidence) else ""),
         )
     return table
 
@@ -102,19 +106,24 @@ def errors_table(results: Sequence[ScanResult]) -> Table | None:
 
 def summary_line(results: Sequence[ScanResult], threshold: float) -> str:
     c = counts(results)
+    uncertain = f"{c.uncertain} uncertain, " if c.uncertain else ""
     return (
         f"{c.scanned} scanned, {c.flagged} flagged as AI (P(AI) >= {threshold:g}), "
-        f"{c.real} real, {c.errors} not scanned"
+        f"{uncertain}{c.real} real, {c.errors} not scanned"
     )
 
 
+# ------------------------------------------------------------------ records
+
+
 def record(result: ScanResult) -> dict[str, Any]:
-    """One file's JSON record (schema documented in README)."""
+    """One file's record, the same in JSON, JSON Lines and (flattened) CSV."""
     return {
-        "path": result.path,
+        "path": display_path(result.path),
         "verdict": result.verdict,
         "p_ai": result.p_ai,
         "threshold": result.threshold,
+        "model_id": result.model_id,
         "width": result.width,
         "height": result.height,
         "bytes": result.bytes,
@@ -122,12 +131,14 @@ def record(result: ScanResult) -> dict[str, Any]:
         "format": result.format,
         "sampling": result.sampling,
         "crops": [{"box": list(c.box), "weight": c.weight} for c in result.crops],
+        "evidence": [f.to_dict() for f in result.evidence],
+        "evidence_declares_ai": declares_ai(result.evidence),
         "error": result.error,
     }
 
 
 def json_document(
-    results: Sequence[ScanResult], *, model: dict[str, Any], threshold: float, device: str
+    results: Sequence[ScanResult], *, model: dict[str, Any], threshold: float, uncertain, device: str
 ) -> dict[str, Any]:
     c = counts(results)
     return {
@@ -135,18 +146,68 @@ def json_document(
         "glass_version": __version__,
         "model": model,
         "threshold": threshold,
+        "uncertain": list(uncertain) if uncertain else None,
         "device": device,
-        "summary": {"scanned": c.scanned, "flagged": c.flagged, "real": c.real, "errors": c.errors},
+        "summary": {"scanned": c.scanned, "flagged": c.flagged, "uncertain": c.uncertain, "real": c.real, "errors": c.errors},
         "files": [record(r) for r in sorted(results, key=lambda r: r.index)],
     }
 
 
 def write_json(document: dict[str, Any], dest: str) -> None:
     """Write to a file atomically, or to stdout for '-'."""
-    # ASCII escapes keep the file valid UTF-8 even for file names that are not.
+    # ASCII escapes keep the output valid UTF-8 whatever the file names hold.
     text = json.dumps(document, indent=2) + "\n"
     if dest == "-":
         sys.stdout.write(text)
         sys.stdout.flush()
     else:
         atomic.write_text(dest, text)
+
+
+CSV_COLUMNS = [
+    "path", "verdict", "p_ai", "threshold", "model_id", "width", "height", "bytes", "sha256", "format",
+    "sampling", "top_crop_box", "top_crop_weight", "crops", "evidence", "evidence_declares_ai", "error",
+]
+
+
+def csv_row(result: ScanResult) -> dict[str, Any]:
+    rec = record(result)
+    top = result.top_crops(1)
+    rec["top_crop_box"] = " ".join(map(str, top[0].box)) if top else ""
+    rec["top_crop_weight"] = top[0].weight if top else ""
+    rec["crops"] = json.dumps(rec["crops"]) if rec["crops"] else ""
+    rec["evidence"] = summary(result.evidence, limit=10)
+    return {k: ("" if rec[k] is None else rec[k]) for k in CSV_COLUMNS}
+
+
+class RecordStream:
+    """Writes one record per file as results arrive (JSON Lines or CSV), flushed each time,
+    so a killed scan keeps every record it finished. '-' streams to stdout."""
+
+    def __init__(self, dest: str, fmt: str):
+        if fmt not in ("jsonl", "csv"):
+            raise ValueError(f"unknown record format {fmt!r}")
+        self.fmt = fmt
+        self._own = dest != "-"
+        self._file: TextIO = open(dest, "w", encoding="utf-8", newline="") if self._own else sys.stdout
+        self._csv = csv.DictWriter(self._file, fieldnames=CSV_COLUMNS) if fmt == "csv" else None
+        if self._csv:
+            self._csv.writeheader()
+
+    def write(self, result: ScanResult) -> None:
+        if self._csv:
+            self._csv.writerow(csv_row(result))
+        else:
+            self._file.write(json.dumps(record(result)) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        if self._own:
+            self._file.close()
+
+    def __enter__(self) -> RecordStream:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+

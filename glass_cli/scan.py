@@ -1,30 +1,62 @@
-"""The scan pipeline: walk -> load -> views -> engine -> verdict.
+"""The scan pipeline: load -> views -> engine -> verdict, one ScanResult per file.
 
-``scan`` is a generator of ``ScanResult``s, one per file, errors included, so callers (the
-CLI, a notebook, a service) can stream, count or stop as they like. A file that cannot be
-read or decoded becomes a result with ``verdict == "error"`` and a one-line reason; it never
-stops the scan. Crops are placed with a seed taken from the file's SHA-256, so a file gets
-the same score whatever its name, folder, batch or position.
+``scan`` is a generator, so callers (the CLI, a notebook, a service) can stream results,
+write them as they come, or stop early. A file that cannot be read or decoded becomes a
+result with ``verdict == "error"`` and a one-line reason; it never stops the scan. Crops are
+placed with a seed taken from the file's SHA-256, so a file gets the same score whatever its
+name, folder, batch or position. Provenance evidence is read from the same bytes and kept
+beside the score, never mixed into it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .imageio import DEFAULT_MAX_PIXELS, LoadError, image_extensions, load_image
+from PIL import Image
+
+from .evidence import Finding, read_evidence
+from .imageio import DEFAULT_MAX_PIXELS, LoadError, decode_image, read_bytes
 from .sampling import seed_from_digest
 from .views import Views, build_views, collate
+from .walk import WalkError
 
 VERDICT_AI = "ai"
 VERDICT_REAL = "real"
+VERDICT_UNCERTAIN = "uncertain"
 VERDICT_ERROR = "error"
+
+PREVIEW_SIDE = 1024
+"""Long side of the downscaled copy kept for overlays and report thumbnails."""
 
 
 class ScanError(Exception):
     """A scan that cannot start (bad arguments, output inside a scanned folder)."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """How P(AI) becomes a verdict: 'ai' at or above ``threshold``; with an uncertain band
+    (low, high), scores with low <= P(AI) < high are 'uncertain' instead."""
+
+    threshold: float = 0.5
+    uncertain: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ScanError(f"--threshold must lie between 0 and 1, got {self.threshold}")
+        if self.uncertain is not None:
+            low, high = self.uncertain
+            if not 0.0 <= low < high <= 1.0:
+                raise ScanError(f"--uncertain needs 0 <= LOW < HIGH <= 1, got {low}:{high}")
+
+    def verdict(self, p_ai: float) -> str:
+        if self.uncertain is not None and self.uncertain[0] <= p_ai < self.uncertain[1]:
+            return VERDICT_UNCERTAIN
+        return VERDICT_AI if p_ai >= self.threshold else VERDICT_REAL
 
 
 @dataclass
@@ -33,6 +65,18 @@ class CropScore:
     """(left, top, right, bottom) in the oriented image's pixels."""
     weight: float
     """Attention weight; the K weights of a file sum to 1."""
+
+
+@dataclass
+class Explanation:
+    """Pictures kept for a file when asked (for --save-crops and --report); not serialised."""
+
+    preview: Image.Image
+    """The image downscaled to at most PREVIEW_SIDE on its long side."""
+    scale: float
+    """preview size / original size."""
+    crops: list[Image.Image] = field(default_factory=list)
+    """The native-resolution crops, in the order of ScanResult.crops."""
 
 
 @dataclass
@@ -49,9 +93,12 @@ class ScanResult:
     sampling: str | None = None
     """'stratified' or 'fallback' (see sampling.py); None for the baseline and errors."""
     crops: list[CropScore] = field(default_factory=list)
+    evidence: list[Finding] = field(default_factory=list)
     error: str | None = None
+    model_id: str | None = None
     index: int = -1
     """Position of the file in the walk order."""
+    explanation: Explanation | None = None
 
     @property
     def flagged(self) -> bool:
@@ -61,121 +108,58 @@ class ScanResult:
         return sorted(self.crops, key=lambda c: c.weight, reverse=True)[:n]
 
 
-def verdict(p_ai: float, threshold: float) -> str:
-    """'ai' when P(AI) reaches the threshold, else 'real'."""
-    return VERDICT_AI if p_ai >= threshold else VERDICT_REAL
+def _explanation(image: Image.Image, boxes) -> Explanation:
+    scale = min(1.0, PREVIEW_SIDE / max(image.size))
+    if scale < 1.0:
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        preview = image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    else:
+        preview = image.copy()
+    return Explanation(preview, scale, [image.crop(b) for b in boxes])
 
 
-# ---------------------------------------------------------------------------- walking
-
-
-@dataclass
-class WalkError:
-    path: str
-    reason: str
-
-
-def iter_files(
-    paths: Iterable[str | os.PathLike], recursive: bool = True
-) -> Iterator[Path | WalkError]:
-    """Image files under ``paths`` in a stable order (sorted per folder).
-
-    Files named directly are always included, whatever their extension; inside folders only
-    extensions some Pillow plugin opens are taken. Symlinked folders are followed once each
-    (a link back up the tree is not a loop). Unreadable folders come out as WalkErrors.
-    """
-    exts = image_extensions()
-    seen_dirs: set[str] = set()
-
-    def walk(folder: Path) -> Iterator[Path | WalkError]:
-        real = os.path.realpath(folder)
-        if real in seen_dirs:
-            return
-        seen_dirs.add(real)
-        try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError as exc:
-            yield WalkError(str(folder), f"cannot list folder ({exc.strerror or exc})")
-            return
-        for entry in entries:
-            p = Path(entry.path)
-            try:
-                is_dir = entry.is_dir()  # follows symlinks
-            except OSError:
-                is_dir = False
-            if is_dir:
-                if recursive:
-                    yield from walk(p)
-                continue
-            if p.suffix.lower() in exts:
-                yield p
-
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            yield from walk(p)
-        else:
-            yield p
-
-
-def scanned_folders(paths: Iterable[str | os.PathLike]) -> list[Path]:
-    return [Path(os.path.realpath(p)) for p in paths if Path(p).is_dir()]
-
-
-def check_output_location(output: str | os.PathLike, paths: Iterable[str | os.PathLike]) -> None:
-    """Refuse an output file inside a scanned folder: scan leaves evidence folders untouched."""
-    if str(output) == "-":
-        return
-    out = Path(os.path.realpath(Path(output).absolute().parent))
-    for folder in scanned_folders(paths):
-        if out == folder or folder in out.parents:
-            raise ScanError(f"{output}: refusing to write inside the scanned folder {folder}; write it elsewhere")
-
-
-# ---------------------------------------------------------------------------- scanning
-
-
-def _prepare(path: Path, config, max_pixels: int) -> tuple[ScanResult, Views | None]:
+def _prepare(path: Path, config, max_pixels: int, explain: bool) -> tuple[ScanResult, Views | None]:
+    result = ScanResult(path=str(path), verdict=VERDICT_ERROR)
     try:
-        loaded = load_image(path, max_pixels=max_pixels)
-        views = build_views(loaded.image, config, seed_from_digest(loaded.digest))
+        data = read_bytes(path)
+        result.bytes, result.sha256 = len(data), hashlib.sha256(data).hexdigest()
+        result.evidence = read_evidence(data)
+        image, result.format = decode_image(data, path, max_pixels=max_pixels)
+        del data
+        views = build_views(image, config, seed_from_digest(bytes.fromhex(result.sha256)))
     except LoadError as exc:
-        return ScanResult(path=str(path), verdict=VERDICT_ERROR, error=exc.reason), None
+        result.error = exc.reason
+        return result, None
     except Exception as exc:  # a bug or an exotic file must not end the scan
-        reason = f"internal error while preparing views ({type(exc).__name__}: {exc})"
-        return ScanResult(path=str(path), verdict=VERDICT_ERROR, error=reason), None
-    w, h = loaded.image.size
-    result = ScanResult(
-        path=str(path),
-        verdict=VERDICT_ERROR,
-        width=w,
-        height=h,
-        bytes=loaded.nbytes,
-        sha256=loaded.sha256,
-        format=loaded.format,
-        sampling=views.plan.path if views.plan else None,
-    )
+        result.error = f"internal error while preparing views ({type(exc).__name__}: {exc})"
+        return result, None
+    result.width, result.height = image.size
+    result.sampling = views.plan.path if views.plan else None
+    if explain:
+        result.explanation = _explanation(image, views.plan.boxes if views.plan else ())
     return result, views
 
 
 def scan(
-    files: Iterable[Path | WalkError | str],
+    files: Iterable[Path | WalkError | str | os.PathLike],
     engine,
     *,
-    threshold: float | None = None,
+    decision: Decision | None = None,
     batch_size: int = 8,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    explain: bool = False,
 ) -> Iterator[ScanResult]:
-    """Scan ``files`` (paths, or what ``iter_files`` yields) with ``engine``; yields one
-    ScanResult per file, in walk order except that errors come out at once while good files
-    wait for their batch. ``threshold`` defaults to the model's own.
+    """Scan ``files`` (paths, or what ``walk.iter_files`` yields) with ``engine``.
+
+    Yields one ScanResult per file: errors at once, good files when their batch has run.
+    ``decision`` defaults to the model's own threshold. With ``explain`` each result carries
+    an Explanation (preview image and crops) for overlays and reports.
     """
     if batch_size < 1:
         raise ScanError("--batch-size must be at least 1")
     config = engine.config
-    threshold = config.threshold if threshold is None else threshold
-    if not 0.0 <= threshold <= 1.0:
-        raise ScanError(f"--threshold must lie between 0 and 1, got {threshold}")
+    decision = decision or Decision(config.threshold)
+    model_id = getattr(engine, "model_id", None)
     pending: list[tuple[ScanResult, Views]] = []
 
     def flush() -> Iterator[ScanResult]:
@@ -183,7 +167,7 @@ def scan(
         pred = engine.predict(g, c)
         for i, (result, views) in enumerate(pending):
             p = float(pred.p_ai[i])
-            result.p_ai, result.threshold, result.verdict = p, threshold, verdict(p, threshold)
+            result.p_ai, result.threshold, result.verdict = p, decision.threshold, decision.verdict(p)
             if pred.attention is not None and views.plan is not None:
                 result.crops = [CropScore(box, float(w)) for box, w in zip(views.plan.boxes, pred.attention[i])]
             yield result
@@ -191,10 +175,10 @@ def scan(
 
     for index, item in enumerate(files):
         if isinstance(item, WalkError):
-            yield ScanResult(path=item.path, verdict=VERDICT_ERROR, error=item.reason, index=index)
+            yield ScanResult(path=item.path, verdict=VERDICT_ERROR, error=item.reason, index=index, model_id=model_id)
             continue
-        result, views = _prepare(Path(item), config, max_pixels)
-        result.index = index
+        result, views = _prepare(Path(item), config, max_pixels, explain)
+        result.index, result.model_id = index, model_id
         if views is None:
             yield result
             continue

@@ -45,7 +45,7 @@ def test_mixed_folder_table_json_and_summary(tmp_path, photo_dir, tiny_glass):
     assert [Path(f["path"]).relative_to(photo_dir).as_posix() for f in files] == [
         "grey.png", "small.webp", "sub/square.bmp", "tall.png", "wide.jpg"
     ]
-    assert doc["summary"] == {"scanned": 5, "flagged": 5, "real": 0, "errors": 0}
+    assert doc["summary"] == {"scanned": 5, "flagged": 5, "uncertain": 0, "real": 0, "errors": 0}
     assert doc["threshold"] == 0.0 and doc["device"] == "cpu"
     assert doc["model"]["config"]["local_backbone"] == "test_resnet"
     for f in files:
@@ -55,7 +55,7 @@ def test_mixed_folder_table_json_and_summary(tmp_path, photo_dir, tiny_glass):
     by_name = {Path(f["path"]).name: f for f in files}
     assert by_name["wide.jpg"]["sampling"] == "stratified" and (by_name["wide.jpg"]["width"], by_name["wide.jpg"]["height"]) == (640, 480)
     assert by_name["small.webp"]["sampling"] == "fallback"
-    assert "Flagged as AI-generated" in result.stdout and "wide.jpg" in result.stdout
+    assert "Flagged files" in result.stdout and "wide.jpg" in result.stdout
     assert "5 scanned, 5 flagged as AI (P(AI) >= 0), 0 real, 0 not scanned" in result.stdout
     assert "model: glass test_efficientnet+test_resnet K=3 S=32" in result.stdout
 

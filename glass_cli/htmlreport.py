@@ -1,0 +1,142 @@
+"""One self-contained HTML page per scan: thumbnails with the crop boxes shaded by
+attention, score, verdict and provenance evidence per file, sortable by score.
+
+No external resources: thumbnails are embedded as data URIs, styles and the small sorting
+script are inline, so the page can be mailed or archived with a case file. Crop boxes are
+SVG rectangles in the image's own pixel coordinates, so they stay exact at any zoom.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from datetime import datetime, timezone
+
+from . import __version__, atomic
+from .explain import thumbnail_jpeg
+from .report import counts, display_path, format_box, summary_line
+from .scan import VERDICT_ERROR, ScanResult
+
+_CSS = """
+body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}
+h1{font-size:1.4em;margin:0 0 .2em}
+.meta{color:#555;margin-bottom:1em}
+table.files{border-collapse:collapse;width:100%}
+table.files th,table.files td{border-bottom:1px solid #ddd;padding:.5em;vertical-align:top;text-align:left}
+table.files th button{font:inherit;font-weight:bold;border:0;background:none;cursor:pointer;padding:0}
+svg.thumb{max-width:360px;max-height:360px;background:#eee}
+svg.thumb rect{fill:#ff2828;stroke:#ff2828}
+.v-ai{color:#b00;font-weight:bold}.v-uncertain{color:#a60;font-weight:bold}.v-real{color:#070}.v-error{color:#555}
+.score{font-variant-numeric:tabular-nums;font-size:1.2em}
+.path{word-break:break-all;font-family:ui-monospace,monospace}
+.ev-ai{font-weight:bold;color:#b00}
+details pre{white-space:pre-wrap;max-height:20em;overflow:auto;background:#f6f6f6;padding:.4em}
+"""
+
+_JS = """
+function sortBy(dir){
+  const body=document.querySelector('table.files tbody');
+  const rows=[...body.rows];
+  rows.sort((a,b)=>{const x=parseFloat(a.dataset.score),y=parseFloat(b.dataset.score);
+    return dir==='asc'?x-y:y-x;});
+  rows.forEach(r=>body.appendChild(r));
+  document.body.dataset.sort=dir;
+}
+document.getElementById('sort-score').addEventListener('click',()=>{
+  sortBy(document.body.dataset.sort==='desc'?'asc':'desc');});
+const m=location.hash.match(/sort=(asc|desc)/);
+sortBy(m?m[1]:'desc');
+"""
+
+
+def _svg(result: ScanResult) -> str:
+    w, h = result.width, result.height
+    uri = "data:image/jpeg;base64," + base64.b64encode(thumbnail_jpeg(result)).decode("ascii")
+    top = max((c.weight for c in result.crops), default=1.0) or 1.0
+    stroke = max(2, round(max(w, h) / 250))
+    rects = "".join(
+        f'<rect x="{c.box[0]}" y="{c.box[1]}" width="{c.box[2] - c.box[0]}" height="{c.box[3] - c.box[1]}" '
+        f'fill-opacity="{0.5 * c.weight / top:.3f}" stroke-width="{stroke}" data-weight="{c.weight:.4f}">'
+        f"<title>{format_box(c.box)} attention {c.weight:.3f}</title></rect>"
+        for c in sorted(result.crops, key=lambda c: c.weight)
+    )
+    side = 360 / max(w, h)
+    return (
+        f'<svg class="thumb" viewBox="0 0 {w} {h}" width="{max(1, round(w * side))}" height="{max(1, round(h * side))}">'
+        f'<image href="{uri}" x="0" y="0" width="{w}" height="{h}" '
+        f'preserveAspectRatio="none"/>{rects}</svg>'
+    )
+
+
+def _evidence(result: ScanResult) -> str:
+    if not result.evidence:
+        return "<span class=ev-none>none found</span>"
+    items = []
+    for f in result.evidence:
+        cls = ' class="ev-ai"' if f.ai else ""
+        items.append(
+            f"<details{cls} data-source=\"{html.escape(f.source)}\"><summary>{html.escape(f.source)}: "
+            f"{html.escape(f.key)}{' (declares AI)' if f.ai else ''}</summary><pre>{html.escape(f.value)}</pre></details>"
+        )
+    return "".join(items)
+
+
+def _row(result: ScanResult) -> str:
+    path = html.escape(display_path(result.path))
+    if result.verdict == VERDICT_ERROR:
+        return (
+            f'<tr class="file" data-score="-1" data-verdict="error"><td></td><td class="path">{path}</td>'
+            f'<td class="score">-</td><td class="v-error">not scanned: {html.escape(result.error or "")}</td>'
+            f"<td>{_evidence(result)}</td></tr>"
+        )
+    picture = _svg(result) if result.explanation is not None else ""
+    crops = "<br>".join(f"{format_box(c.box)} {c.weight:.3f}" for c in result.top_crops(3))
+    return (
+        f'<tr class="file" data-score="{result.p_ai:.6f}" data-verdict="{result.verdict}"><td>{picture}</td>'
+        f'<td class="path">{path}<br><small>{result.width}x{result.height}, {result.format}, '
+        f"sampling {result.sampling or '-'}<br>{crops}</small></td>"
+        f'<td class="score">{result.p_ai:.3f}</td><td class="v-{result.verdict}">{result.verdict}</td>'
+        f"<td>{_evidence(result)}</td></tr>"
+    )
+
+
+class HtmlReport:
+    """Collects one row per result as the scan runs (keeping only the row's HTML, with its
+    small embedded thumbnail, not the images), then writes the page."""
+
+    def __init__(self, *, model: str, threshold: float, uncertain=None):
+        self.model, self.threshold, self.uncertain = model, threshold, uncertain
+        self._rows: list[tuple[float, str, str]] = []
+        self._results: list[ScanResult] = []
+
+    def add(self, result: ScanResult) -> None:
+        score = result.p_ai if result.p_ai is not None else -1.0
+        self._rows.append((score, result.path, _row(result)))
+        self._results.append(ScanResult(path=result.path, verdict=result.verdict))  # for the counts only
+
+    def render(self) -> str:
+        c = counts(self._results)
+        band = f", uncertain band {self.uncertain[0]:g}-{self.uncertain[1]:g}" if self.uncertain else ""
+        when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        rows = "\n".join(row for _, _, row in sorted(self._rows, key=lambda t: (-t[0], t[1])))
+        return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>glass scan report</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"><style>{_CSS}</style></head>
+<body data-sort="desc">
+<h1>glass scan report</h1>
+<div class="meta" id="summary">{html.escape(summary_line(self._results, self.threshold))}<br>
+model {html.escape(self.model)}, threshold {self.threshold:g}{band}; glass {__version__}; {when}</div>
+<p class="meta">P(AI) is the model's reading of the pixels. Evidence comes from the file's own metadata
+(C2PA, generation parameters, EXIF, XMP) and is shown beside the score, never folded into it.</p>
+<table class="files" data-flagged="{c.flagged}" data-files="{len(self._rows)}"><thead><tr>
+<th>image (boxes: crops, shaded by attention)</th><th>file</th>
+<th><button id="sort-score" type="button">P(AI) &#x21C5;</button></th><th>verdict</th><th>evidence in file</th></tr></thead>
+<tbody>
+{rows}
+</tbody></table>
+<script>{_JS}</script>
+</body></html>
+"""
+
+    def write(self, dest: str) -> None:
+        atomic.write_text(dest, self.render())
