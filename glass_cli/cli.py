@@ -145,7 +145,7 @@ def scan(
         config = checkpoint.read_config(weights)
         model_info = checkpoint.describe_file(weights)
         decision = Decision(config.threshold if threshold is None else threshold, _band(uncertain))
-        engine = TorchEngine.from_checkpoint(weights, device=device.value)
+        engine = TorchEngine.from_checkpoint(weights, device=device.value, model_id=model_info["id"])
         with ScanOutputs(options, paths, model=model_info, decision=decision, device=engine.device) as outputs, Progress(
             TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TimeRemainingColumn(), console=err, transient=True,
@@ -160,9 +160,15 @@ def scan(
     except (checkpoint.CheckpointError, EngineError, ScanError, BackboneError, OSError) as exc:
         if debug:
             raise
+        if isinstance(exc, OSError) and exc.filename:
+            raise fail(f"{exc.filename}: {exc.strerror or exc}") from None
         raise fail(str(exc)) from None
     except KeyboardInterrupt:
         raise fail(f"interrupted after {len(results)} files", 130) from None
+    except Exception as exc:  # a bug: say what, keep the traceback for --debug
+        if debug:
+            raise
+        raise fail(f"unexpected {type(exc).__name__}: {exc} (run again with --debug for the traceback)") from None
 
     for table in (report.results_table(results, show_all=show_all), report.errors_table(results)):
         if table is not None:

@@ -63,11 +63,11 @@ class TorchEngine:
         self.model = model.to(self.device_name).eval().to(memory_format=torch.channels_last)
 
     @classmethod
-    def from_checkpoint(cls, path, device: str = "auto") -> TorchEngine:
-        from .checkpoint import load, model_id
+    def from_checkpoint(cls, path, device: str = "auto", model_id: str | None = None) -> TorchEngine:
+        from . import checkpoint
 
-        model, config = load(path)
-        return cls(model, config, device, model_id=model_id(path))
+        model, config = checkpoint.load(path)
+        return cls(model, config, device, model_id=model_id or checkpoint.model_id(path))
 
     @property
     def device(self) -> str:

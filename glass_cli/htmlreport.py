@@ -74,9 +74,11 @@ def _evidence(result: ScanResult) -> str:
     items = []
     for f in result.evidence:
         cls = ' class="ev-ai"' if f.ai else ""
+        short = f.value if len(f.value) <= 60 else f.value[:57] + "..."
         items.append(
-            f"<details{cls} data-source=\"{html.escape(f.source)}\"><summary>{html.escape(f.source)}: "
-            f"{html.escape(f.key)}{' (declares AI)' if f.ai else ''}</summary><pre>{html.escape(f.value)}</pre></details>"
+            f"<details{cls} data-source=\"{html.escape(f.source)}\"><summary>{html.escape(f.source)} "
+            f"{html.escape(f.key)}: {html.escape(short)}{' (declares AI)' if f.ai else ''}</summary>"
+            f"<pre>{html.escape(f.value)}</pre></details>"
         )
     return "".join(items)
 

@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO
 
 from rich.table import Table
@@ -189,6 +190,8 @@ class RecordStream:
             raise ValueError(f"unknown record format {fmt!r}")
         self.fmt = fmt
         self._own = dest != "-"
+        if self._own:
+            Path(dest).parent.mkdir(parents=True, exist_ok=True)
         self._file: TextIO = open(dest, "w", encoding="utf-8", newline="") if self._own else sys.stdout
         self._csv = csv.DictWriter(self._file, fieldnames=CSV_COLUMNS) if fmt == "csv" else None
         if self._csv:
