@@ -105,6 +105,12 @@ def scan(
     report_html: Annotated[str | None, typer.Option("--report", metavar="FILE.html", help="Write a self-contained HTML report.")] = None,
     device: Annotated[Device, typer.Option(help="Where the model runs.")] = Device.auto,
     batch_size: Annotated[int, typer.Option(help="Images per model call, across files.", min=1)] = 8,
+    workers: Annotated[
+        int | None, typer.Option(help="Threads reading and decoding files ahead of the model. Default: one per CPU core.", min=1)
+    ] = None,
+    shard: Annotated[
+        str | None, typer.Option(metavar="I/N", help="Scan only shard I of N (stable split by path) to spread a corpus over N machines.")
+    ] = None,
     recursive: Annotated[bool, typer.Option("--recursive/--no-recursive", help="Descend into sub-folders.")] = True,
     show_all: Annotated[bool, typer.Option("--all", help="List every scanned file, not only the flagged ones.")] = False,
     max_pixels: Annotated[
@@ -124,7 +130,8 @@ def scan(
     from .outputs import OutputOptions, ScanOutputs
     from .scan import Decision, ScanError
     from .scan import scan as run_scan
-    from .walk import iter_files
+    from .scan import default_workers
+    from .walk import iter_files, parse_shard, shard_files
 
     options = OutputOptions(json_out, jsonl_out, csv_out, save_crops, report_html)
     out = err if options.uses_stdout else Console(highlight=False)
@@ -139,9 +146,14 @@ def scan(
                 "no model weights: glass has no shipped default model yet; pass --weights FILE.safetensors "
                 "(a checkpoint saved by glass_cli.checkpoint.save) or set GLASS_WEIGHTS"
             )
-        files = list(iter_files(paths, recursive))
+        try:
+            part = parse_shard(shard) if shard else None
+        except ValueError as exc:
+            raise ScanError(str(exc)) from None
+        files = list(shard_files(iter_files(paths, recursive), part))
         if not files:
-            raise ScanError("no image files found in " + ", ".join(str(p) for p in paths))
+            where = ", ".join(str(p) for p in paths)
+            raise ScanError(f"no image files found in {where}" + (f" for shard {shard}" if shard else ""))
         config = checkpoint.read_config(weights)
         model_info = checkpoint.describe_file(weights)
         decision = Decision(config.threshold if threshold is None else threshold, _band(uncertain))
@@ -152,7 +164,7 @@ def scan(
         ) as progress:
             task = progress.add_task("scanning", total=len(files))
             for result in run_scan(files, engine, decision=decision, batch_size=batch_size, max_pixels=max_pixels,
-                                   explain=options.explain):
+                                   explain=options.explain, workers=workers or default_workers()):
                 outputs.add(result)
                 results.append(result)
                 progress.advance(task)

@@ -140,6 +140,50 @@ def _prepare(path: Path, config, max_pixels: int, explain: bool) -> tuple[ScanRe
     return result, views
 
 
+def default_workers() -> int:
+    """Decode threads: one per core the process may use, at least 1."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores)
+
+
+def prepared(
+    files: Iterable[Path | WalkError | str | os.PathLike],
+    config,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    explain: bool = False,
+    workers: int = 1,
+    window: int = 16,
+) -> Iterator[tuple[int, ScanResult, Views | None]]:
+    """(index, partial result, views or None) per file, in walk order.
+
+    With ``workers > 1`` files are read, hashed and decoded by a thread pool (Pillow, hashlib
+    and numpy release the GIL for the heavy parts) while the caller runs the model; at most
+    ``window`` files are in flight, so memory stays flat however many files there are.
+    """
+    def one(index: int, item) -> tuple[int, ScanResult, Views | None]:
+        if isinstance(item, WalkError):
+            return index, ScanResult(path=item.path, verdict=VERDICT_ERROR, error=item.reason), None
+        result, views = _prepare(Path(item), config, max_pixels, explain)
+        return index, result, views
+
+    if workers <= 1:
+        for index, item in enumerate(files):
+            yield one(index, item)
+        return
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="glass-decode") as pool:
+        in_flight: deque = deque()
+        for index, item in enumerate(files):
+            in_flight.append(pool.submit(one, index, item))
+            if len(in_flight) >= max(window, workers):
+                yield in_flight.popleft().result()
+        while in_flight:
+            yield in_flight.popleft().result()
+
+
 def scan(
     files: Iterable[Path | WalkError | str | os.PathLike],
     engine,
@@ -148,15 +192,19 @@ def scan(
     batch_size: int = 8,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     explain: bool = False,
+    workers: int = 1,
 ) -> Iterator[ScanResult]:
     """Scan ``files`` (paths, or what ``walk.iter_files`` yields) with ``engine``.
 
     Yields one ScanResult per file: errors at once, good files when their batch has run.
     ``decision`` defaults to the model's own threshold. With ``explain`` each result carries
-    an Explanation (preview image and crops) for overlays and reports.
+    an Explanation (preview image and crops) for overlays and reports. ``workers`` decode
+    threads prepare files ahead of the model (see ``prepared``); results do not depend on it.
     """
     if batch_size < 1:
         raise ScanError("--batch-size must be at least 1")
+    if workers < 1:
+        raise ScanError("--workers must be at least 1")
     config = engine.config
     decision = decision or Decision(config.threshold)
     model_id = getattr(engine, "model_id", None)
@@ -173,11 +221,9 @@ def scan(
             yield result
         pending.clear()
 
-    for index, item in enumerate(files):
-        if isinstance(item, WalkError):
-            yield ScanResult(path=item.path, verdict=VERDICT_ERROR, error=item.reason, index=index, model_id=model_id)
-            continue
-        result, views = _prepare(Path(item), config, max_pixels, explain)
+    window = max(2 * batch_size, 2 * workers)
+    for index, result, views in prepared(files, config, max_pixels=max_pixels, explain=explain,
+                                         workers=workers, window=window):
         result.index, result.model_id = index, model_id
         if views is None:
             yield result

@@ -76,3 +76,30 @@ def inside_scanned_folder(output: str | os.PathLike, paths: Iterable[str | os.Pa
         if target == folder or folder in target.parents:
             return folder
     return None
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'I/N' (1-based I) -> (I, N)."""
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard expects I/N such as 2/8, got {text!r}") from None
+    if not 1 <= i <= n:
+        raise ValueError(f"--shard I/N needs 1 <= I <= N, got {text!r}")
+    return i, n
+
+
+def in_shard(path: str | os.PathLike, shard: tuple[int, int]) -> bool:
+    """Whether ``path`` (as walked) belongs to shard I of N: a stable hash of the path, so N
+    machines running the same command each take a disjoint share and together take all."""
+    import hashlib
+
+    i, n = shard
+    digest = hashlib.blake2b(os.fsencode(path), digest_size=8).digest()
+    return int.from_bytes(digest, "little") % n == i - 1
+
+
+def shard_files(items: Iterable[Path | WalkError], shard: tuple[int, int] | None) -> Iterator[Path | WalkError]:
+    for item in items:
+        if shard is None or in_shard(item.path if isinstance(item, WalkError) else item, shard):
+            yield item

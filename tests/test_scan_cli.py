@@ -232,3 +232,32 @@ def test_help_does_not_import_torch():
 
     code = "import sys; from glass_cli.cli import app; assert 'torch' not in sys.modules and 'timm' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ})
+
+
+def test_workers_do_not_change_results(tmp_path, photo_dir, tiny_glass):
+    docs = []
+    for w in ("1", "3"):
+        (tmp_path / w).mkdir()
+        _, doc = scan_json(tmp_path / w, photo_dir, "--weights", tiny_glass, "--workers", w, "--batch-size", "2")
+        docs.append({f["path"]: (f["p_ai"], [c["box"] for c in f["crops"]]) for f in doc["files"]})
+    assert docs[0].keys() == docs[1].keys()
+    for path, (p, boxes) in docs[0].items():
+        assert docs[1][path][1] == boxes and abs(docs[1][path][0] - p) < 1e-6
+
+
+def test_shards_partition_the_files(tmp_path, tiny_glass):
+    d = tmp_path / "many"
+    d.mkdir()
+    for i in range(12):
+        noise_image(40, 40, i).save(d / f"f{i:02d}.png")
+    (d / "bad.jpg").write_bytes(b"x")
+    seen = []
+    for i in (1, 2, 3):
+        out = tmp_path / f"s{i}.jsonl"
+        result = scan(d, "--weights", tiny_glass, "--shard", f"{i}/3", "--jsonl", out)
+        assert result.exit_code in (0, 1, 2, 3)
+        if out.exists():
+            seen += [json.loads(line)["path"] for line in out.read_text().splitlines()]
+    assert sorted(seen) == sorted(str(p) for p in d.iterdir())  # disjoint and complete
+    result = scan(d, "--weights", tiny_glass, "--shard", "4/3")
+    assert result.exit_code == 2 and result.stderr.strip() == "glass: error: --shard I/N needs 1 <= I <= N, got '4/3'"

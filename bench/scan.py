@@ -1,0 +1,175 @@
+"""How fast is `glass scan`, against its own bound and a naive loop, measured in one run.
+
+    .venv/bin/python bench/scan.py                      # 24 generated 12 MP JPEGs
+    .venv/bin/python bench/scan.py --files 1000 --megapixels 24 --only scan   # long run: RSS
+    .venv/bin/python bench/scan.py --folder ~/photos     # your own JPEGs
+
+Measures, on the same files in the same process:
+  (a) decode: read + hash + evidence + decode + views per file, one thread
+  (b) model: engine.predict on prepared views, batched
+  (c) scan: the real pipeline (glass_cli.scan.scan), for each engine and worker count
+  (d) naive: the paper reference's way: full PIL decode, eager torch, batch 1, no
+      channels_last, sequential
+and prints images/s, the bound 1 / (1/a + 1/b) (decode and model share the same cores),
+scan / bound and scan / naive, and peak RSS. The model is a random-init GLASS of the
+requested backbone: speed does not depend on the weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def make_corpus(folder: Path, n: int, megapixels: float, distinct: int = 8) -> list[Path]:
+    """n JPEGs of about `megapixels` MP: `distinct` generated photos-like images (smooth
+    gradients, texture and sensor-like noise, q92), the rest hard links to them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    w = int((megapixels * 1e6 * 4 / 3) ** 0.5)
+    h = int(w * 3 / 4)
+    rng = np.random.default_rng(0)
+    sources = []
+    for i in range(min(distinct, n)):
+        p = folder / f"src{i:03d}.jpg"
+        if not p.exists():
+            small = rng.integers(0, 256, (h // 64 + 1, w // 64 + 1, 3), dtype=np.uint8)
+            img = Image.fromarray(small).resize((w, h), Image.Resampling.BICUBIC)
+            arr = np.asarray(img).astype(np.int16) + rng.normal(0, 6, (h, w, 3)).astype(np.int16)
+            Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8)).save(p, quality=92)
+        sources.append(p)
+    files = list(sources)
+    for i in range(len(sources), n):
+        p = folder / f"img{i:05d}.jpg"
+        if not p.exists():
+            os.link(sources[i % len(sources)], p)
+        files.append(p)
+    return files[:n]
+
+
+class RssSampler:
+    """Samples this process's resident set size every 0.2 s (flatness over a long run)."""
+
+    def __init__(self):
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        page = os.sysconf("SC_PAGE_SIZE")
+        while not self._stop.is_set():
+            with open("/proc/self/statm") as f:
+                self.samples.append(int(f.read().split()[1]) * page / 2**20)
+            self._stop.wait(0.2)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def timed(fn, n: int) -> float:
+    t = time.perf_counter()
+    fn()
+    return n / (time.perf_counter() - t)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--folder", type=Path, help="scan these JPEGs instead of generated ones")
+    ap.add_argument("--files", type=int, default=24)
+    ap.add_argument("--megapixels", type=float, default=12.0)
+    ap.add_argument("--backbone", default="tf_efficientnet_lite0")
+    ap.add_argument("--k", type=int, default=4)
+    ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--workers", default="1,2", help="comma-separated worker counts to try")
+    ap.add_argument("--only", choices=["all", "scan"], default="all", help="'scan': skip a, b, d (long RSS runs)")
+    ap.add_argument("--keep", action="store_true", help="keep the generated corpus")
+    args = ap.parse_args()
+
+    import torch
+
+    from glass_cli.engines import TorchEngine
+    from glass_cli.models import new_model
+    from glass_cli.scan import _prepare, scan
+    from glass_cli.views import collate
+
+    tmp = None
+    if args.folder:
+        files = sorted(p for p in args.folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))[: args.files]
+    else:
+        tmp = Path(tempfile.mkdtemp(prefix="glass-bench-"))
+        t = time.perf_counter()
+        files = make_corpus(tmp, args.files, args.megapixels)
+        print(f"corpus: {len(files)} JPEGs of {args.megapixels:g} MP in {time.perf_counter() - t:.0f} s ({tmp})")
+    n = len(files)
+    torch.manual_seed(0)
+    model, config = new_model("glass", args.backbone, num_crops=args.k, crop_size=args.size)
+    engine = TorchEngine(model.eval(), config, "cpu")
+    print(f"model: {config.describe()}, torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs")
+    rows = []
+
+    if args.only == "all":
+        views = []
+        a = timed(lambda: views.extend(_prepare(p, config, 250_000_000, False)[1] for p in files), n)
+        batches = [collate(views[i : i + args.batch_size]) for i in range(0, n, args.batch_size)]
+        engine.predict(*batches[0])  # warm-up
+        b = timed(lambda: [engine.predict(g, c) for g, c in batches], n)
+        del views, batches
+        bound = 1 / (1 / a + 1 / b)
+        rows += [("(a) decode + views, 1 thread", a), ("(b) model only, prepared views", b), ("bound 1/(1/a+1/b)", bound)]
+
+        def naive():
+            from glass_cli.views import build_views
+
+            ref = model.to(memory_format=torch.contiguous_format)
+            for p in files:
+                img = Image.open(p).convert("RGB")
+                v = build_views(img, config, 0)
+                with torch.no_grad():
+                    ref(torch.from_numpy(v.global_view[None]), torch.from_numpy(v.crops[None]))
+
+        naive_rate = timed(naive, n)
+        engine = TorchEngine(model.eval(), config, "cpu")  # back to channels_last
+        rows.append(("(d) naive loop, batch 1", naive_rate))
+
+    peak = {}
+    for w in [int(x) for x in args.workers.split(",")]:
+        with RssSampler() as rss:
+            rate = timed(lambda: sum(1 for _ in scan(files, engine, batch_size=args.batch_size, workers=w)), n)
+        peak[w] = rss.samples
+        rows.append((f"(c) glass scan torch, {w} worker(s)", rate))
+
+    print(f"\n{'measure':42s} {'img/s':>8s}")
+    for name, rate in rows:
+        print(f"{name:42s} {rate:8.2f}")
+    rates = dict(rows)
+    best = max((r for k, r in rows if k.startswith("(c)")), default=None)
+    if "bound 1/(1/a+1/b)" in rates and best:
+        print(f"\nscan / bound = {best / rates['bound 1/(1/a+1/b)']:.2f}   scan / naive = {best / rates['(d) naive loop, batch 1']:.2f}")
+    for w, samples in peak.items():
+        if samples:
+            q = [samples[int(len(samples) * f) - 1] for f in (0.1, 0.5, 1.0)]
+            print(f"RSS with {w} worker(s): {q[0]:.0f} / {q[1]:.0f} / {q[2]:.0f} MiB at 10/50/100% of the run, peak {max(samples):.0f} MiB")
+    print(f"process peak RSS (ru_maxrss): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    if tmp and not args.keep:
+        shutil.rmtree(tmp)
+
+
+if __name__ == "__main__":
+    main()
