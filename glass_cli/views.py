@@ -52,7 +52,10 @@ def normalize(pixels: np.ndarray, norm: Normalization) -> np.ndarray:
 
 def resize_view(image: Image.Image, size: int, norm: Normalization) -> np.ndarray:
     resample = _RESAMPLE.get(norm.interpolation, Image.Resampling.BICUBIC)
-    resized = image.resize((size, size), resample) if image.size != (size, size) else image
+    # reducing_gap: shrink by an integer factor first (box filter), then resample the last
+    # 3x or less; about 3x faster on camera files and visually identical. Deterministic, and
+    # the only resize train and scan use, so both see the same pixels.
+    resized = image.resize((size, size), resample, reducing_gap=3.0) if image.size != (size, size) else image
     return normalize(np.asarray(resized), norm)
 
 

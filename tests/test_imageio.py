@@ -116,3 +116,31 @@ def test_read_failures(tmp_path):
         with pytest.raises(LoadError) as e:
             load_image(tmp_path / name)
         assert e.value.reason == reason
+
+
+@pytest.mark.parametrize("orientation", [None, 3, 6, 8, 2])
+@pytest.mark.parametrize("variant", ["rgb-420", "rgb-444", "progressive", "grey"])
+def test_fast_jpeg_path_gives_pillows_pixels(variant, orientation):
+    """The simplejpeg path must never change what the model sees."""
+    from PIL import ImageOps
+
+    img = noise_image(123, 77, 5)
+    kw = {"quality": 88}
+    if variant == "rgb-444":
+        kw["subsampling"] = 0
+    if variant == "progressive":
+        kw["progressive"] = True
+    if variant == "grey":
+        img = img.convert("L")
+    if orientation:
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        kw["exif"] = exif.tobytes()
+    data = _encode(img, "JPEG", **kw)
+    from glass_cli.imageio import _decode_jpeg_fast
+
+    assert _decode_jpeg_fast(data, Image.open(io.BytesIO(data))) is not None  # the fast path ran
+    fast, _ = decode_image(data)
+    reference = ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB")
+    assert fast.size == reference.size
+    np.testing.assert_array_equal(np.asarray(fast), np.asarray(reference))
