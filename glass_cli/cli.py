@@ -34,6 +34,12 @@ class Device(str, Enum):
     cuda = "cuda"
 
 
+class Engine(str, Enum):
+    auto = "auto"
+    torch = "torch"
+    onnx = "onnx"
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"glass {__version__}")
@@ -53,6 +59,8 @@ def main_options(
       glass scan ./photos --threshold 0.7
 
       glass scan a.jpg b.heic --weights model.safetensors --json results.json
+
+      glass export --onnx --weights model.safetensors -o model.onnx
     """
 
 
@@ -70,6 +78,8 @@ SCAN_EPILOG = """[bold]Examples[/bold]
 
   glass scan img1.jpg img2.heic --json - | jq '.files[] | select(.verdict == "ai")'
 
+  glass scan ./photos --model model.onnx    (ONNX Runtime; no torch at scan time)
+
 [bold]Exit codes[/bold]: 0 nothing flagged; 1 at least one file flagged as AI; 2 usage or fatal error; 3 nothing flagged but some files could not be scanned.
 """
 
@@ -83,12 +93,21 @@ def scan(
     ] = None,
     weights: Annotated[
         Path | None,
-        typer.Option(help="Model checkpoint (.safetensors + .json). Default: the shipped model, or $GLASS_WEIGHTS."),
+        typer.Option(
+            "--weights",
+            "--model",
+            help="Model: a checkpoint (.safetensors + .json) or an export from glass export --onnx (.onnx). "
+            "Default: the shipped model, or $GLASS_WEIGHTS.",
+        ),
     ] = None,
     json_out: Annotated[
         str | None, typer.Option("--json", help="Write every file's record as one JSON document ('-' = stdout).")
     ] = None,
     device: Annotated[Device, typer.Option(help="Where the model runs.")] = Device.auto,
+    engine_name: Annotated[
+        Engine,
+        typer.Option("--engine", help="torch for checkpoints, onnx (ONNX Runtime) for .onnx files; auto picks by suffix."),
+    ] = Engine.auto,
     batch_size: Annotated[int, typer.Option(help="Images per model call, across files.", min=1)] = 8,
     recursive: Annotated[bool, typer.Option("--recursive/--no-recursive", help="Descend into sub-folders.")] = True,
     show_all: Annotated[bool, typer.Option("--all", help="List every scanned file, not only the flagged ones.")] = False,
@@ -104,8 +123,7 @@ def scan(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from . import checkpoint, report
-    from .engines import EngineError, TorchEngine
-    from .models.backbones import BackboneError
+    from .engines import EngineError, describe_model, engine_kind, open_engine
     from .scan import ScanError, check_output_location, iter_files
     from .scan import scan as run_scan
 
@@ -122,10 +140,11 @@ def scan(
                 "no model weights: glass has no shipped default model yet; pass --weights FILE.safetensors "
                 "(a checkpoint saved by glass_cli.checkpoint.save) or set GLASS_WEIGHTS"
             )
+        engine_kind(weights, engine_name.value)
         files = list(iter_files(paths, recursive))
         if not files:
             raise ScanError("no image files found in " + ", ".join(str(p) for p in paths))
-        engine = TorchEngine.from_checkpoint(weights, device=device.value)
+        engine = open_engine(weights, engine_name.value, device.value)
         thr = engine.config.threshold if threshold is None else threshold
         results = []
         with Progress(
@@ -140,7 +159,7 @@ def scan(
             for result in run_scan(files, engine, threshold=thr, batch_size=batch_size, max_pixels=max_pixels):
                 results.append(result)
                 progress.advance(task)
-    except (checkpoint.CheckpointError, EngineError, ScanError, BackboneError) as exc:
+    except (checkpoint.CheckpointError, EngineError, ScanError) as exc:
         if debug:
             raise
         raise fail(str(exc)) from None
@@ -153,9 +172,71 @@ def scan(
     out.print(report.summary_line(results, thr), markup=False)
     out.print(f"model: {engine.config.describe()} ({weights}), device: {engine.device}", markup=False, style="dim")
     if json_out:
-        model_info = checkpoint.describe_file(weights)
+        model_info = describe_model(weights, engine)
         report.write_json(report.json_document(results, model=model_info, threshold=thr, device=engine.device), json_out)
     raise typer.Exit(report.exit_code(results))
+
+
+EXPORT_EPILOG = """[bold]Examples[/bold]
+
+  glass export --onnx --weights model.safetensors -o model.onnx
+
+  glass export --onnx --weights model.safetensors --fp16 -o model.fp16.onnx
+
+  glass scan ./photos --model model.onnx
+
+[bold]Exit codes[/bold]: 0 exported and verified; 1 ONNX Runtime disagrees with torch beyond the tolerance (nothing written); 2 usage or fatal error.
+"""
+
+
+@app.command(epilog=EXPORT_EPILOG)
+def export(
+    onnx: Annotated[bool, typer.Option("--onnx", help="Export to ONNX (the only format so far; required).")] = False,
+    weights: Annotated[
+        Path | None,
+        typer.Option("--weights", "--model", help="Checkpoint to export. Default: the shipped model, or $GLASS_WEIGHTS."),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Where to write the .onnx file. Default: NAME.onnx in the current folder."),
+    ] = None,
+    fp16: Annotated[bool, typer.Option("--fp16", help="Half-precision weights and compute (inputs/outputs stay float32).")] = False,
+    opset: Annotated[int, typer.Option(help="ONNX opset version (18 or newer).")] = 18,
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks for fatal errors.")] = False,
+) -> None:
+    """Export a checkpoint to one self-contained ONNX file for [bold]glass scan --model FILE.onnx[/bold].
+
+    Batch size and number of crops stay dynamic; the model config travels in the file's metadata. The export is checked with onnx.checker and compared with torch in ONNX Runtime before it is written.
+    """
+    from . import checkpoint
+    from .export import ExportError, ParityError, default_output
+    from .export import export as run_export
+
+    try:
+        if not onnx:
+            raise ExportError("name the export format: --onnx (the only one so far)")
+        weights = weights or checkpoint.default_weights()
+        if weights is None:
+            raise checkpoint.CheckpointError(
+                "no model weights: glass has no shipped default model yet; pass --weights FILE.safetensors"
+            )
+        out = output or default_output(weights, fp16)
+        result = run_export(weights, out, fp16=fp16, opset=opset)
+    except ParityError as exc:
+        if debug:
+            raise
+        raise fail(str(exc), 1) from None
+    except (checkpoint.CheckpointError, ExportError) as exc:
+        if debug:
+            raise
+        raise fail(str(exc)) from None
+    except KeyboardInterrupt:
+        raise fail("interrupted", 130) from None
+    size_mb = result.nbytes / 1e6
+    typer.echo(
+        f"wrote {result.path}: {result.config.describe()}, {result.precision}, opset {result.opset}, {size_mb:.1f} MB"
+    )
+    typer.echo(f"onnx.checker passed; {result.describe_checks()}")
 
 
 def main() -> None:
