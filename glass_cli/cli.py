@@ -140,7 +140,7 @@ def scan(
                 "no model weights: glass has no shipped default model yet; pass --weights FILE.safetensors "
                 "(a checkpoint saved by glass_cli.checkpoint.save) or set GLASS_WEIGHTS"
             )
-        engine_kind(weights, engine_name.value)
+        engine_kind(weights, engine_name.value)  # a model/engine mismatch fails before the walk
         files = list(iter_files(paths, recursive))
         if not files:
             raise ScanError("no image files found in " + ", ".join(str(p) for p in paths))
