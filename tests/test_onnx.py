@@ -380,3 +380,28 @@ def test_json_to_stdout_stays_clean_with_onnx(models, photos):
     assert doc["device"] == "cpu via onnxruntime CPUExecutionProvider"
     assert Path(doc["model"]["weights"]) == models["base.onnx"]
     assert doc["model"]["sha256"] == export.onnxfile.sha256_of(models["base.onnx"])
+
+
+def test_cuda_that_cannot_start_is_refused_or_reported(models, monkeypatch):
+    """A GPU the driver shows but ORT cannot use: --device cuda refuses, auto says it ran on the CPU."""
+    monkeypatch.setattr("glass_cli.engines.cuda_gpus", lambda: ["Pretend GPU"])
+    path = models["base.onnx"]
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" in ort.get_available_providers() and not cuda_gpus():
+        with pytest.raises(EngineError) as info:
+            OnnxEngine(path, device="cuda")
+        assert str(info.value) == (
+            "--device cuda was asked for, but onnxruntime could not start its CUDA provider and would run on "
+            f"CPUExecutionProvider (are the CUDA and cuDNN libraries onnxruntime-gpu {ort.__version__} needs installed?)"
+        )
+        engine = OnnxEngine(path, device="auto")
+        assert engine.device == "cpu via onnxruntime CPUExecutionProvider"
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    with pytest.raises(EngineError, match=r"^--device cuda was asked for, but this onnxruntime \S+ has no CUDA provider"):
+        OnnxEngine(path, device="cuda")
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    with pytest.raises(EngineError, match=r"^--device cuda:1 was asked for, but the NVIDIA driver shows 1 CUDA GPU on"):
+        OnnxEngine(path, device="cuda:1")
+    with pytest.raises(EngineError, match="unknown device 'tpu'"):
+        OnnxEngine(path, device="tpu")
