@@ -117,6 +117,11 @@ def export(
     out = Path(out)
     if out.suffix.lower() != onnxfile.SUFFIX:
         raise ExportError(f"{out}: the output file name must end in {onnxfile.SUFFIX}")
+    if out.is_dir():
+        raise ExportError(f"{out}: is a folder; give a file name ending in {onnxfile.SUFFIX}")
+    existing = next(p for p in out.absolute().parents if p.exists())
+    if not existing.is_dir():
+        raise ExportError(f"{out}: cannot write there: {existing} is not a folder")
     if opset < MIN_OPSET:
         raise ExportError(f"opset {opset} is not supported: the exporter needs opset {MIN_OPSET} or newer")
     model, config, source_sha = _load_source(source)
@@ -153,7 +158,10 @@ def export(
             f"{tolerance:.0e} ({precision}); nothing written",
             report,
         )
-    atomic.write_bytes(out, data)
+    try:
+        atomic.write_bytes(out, data)
+    except OSError as exc:
+        raise ExportError(f"{out}: cannot write the export ({exc.strerror or exc})") from None
     return report
 
 

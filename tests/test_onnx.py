@@ -195,6 +195,8 @@ def test_bad_inputs_are_one_line_errors(tmp_path, models):
     garbage = tmp_path / "garbage.safetensors"
     garbage.write_bytes(b"this is not safetensors")
     out = tmp_path / "x.onnx"
+    folder = tmp_path / "folder.onnx"
+    folder.mkdir()
     cases = [
         (["--weights", tiny_glass, "-o", out], "name the export format: --onnx (the only one so far)"),
         (["--onnx", "--weights", missing, "-o", out], f"{missing}: no such checkpoint"),
@@ -203,6 +205,9 @@ def test_bad_inputs_are_one_line_errors(tmp_path, models):
          f"{tmp_path / 'x.safetensors'}: the output file name must end in .onnx"),
         (["--onnx", "--weights", tiny_glass, "-o", out, "--opset", "17"],
          "opset 17 is not supported: the exporter needs opset 18 or newer"),
+        (["--onnx", "--weights", tiny_glass, "-o", folder], f"{folder}: is a folder; give a file name ending in .onnx"),
+        (["--onnx", "--weights", tiny_glass, "-o", garbage / "sub" / "x.onnx"],
+         f"{garbage / 'sub' / 'x.onnx'}: cannot write there: {garbage} is not a folder"),
     ]
     for args, message in cases:
         result = glass_export(*args)
@@ -213,7 +218,7 @@ def test_bad_inputs_are_one_line_errors(tmp_path, models):
             assert line.startswith(f"glass: error: {garbage}: not a readable safetensors file"), line
         else:
             assert line == f"glass: error: {message}"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["garbage.safetensors"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.onnx", "garbage.safetensors"]
 
 
 def test_without_weights_says_how_to_get_them(monkeypatch):
