@@ -34,6 +34,12 @@ class Device(str, Enum):
     cuda = "cuda"
 
 
+class Engine(str, Enum):
+    auto = "auto"
+    torch = "torch"
+    onnx = "onnx"
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"glass {__version__}")
@@ -53,6 +59,8 @@ def main_options(
       glass scan ./photos --threshold 0.7
 
       glass scan a.jpg b.heic --weights model.safetensors --json results.json
+
+      glass export --onnx --weights model.safetensors -o model.onnx
     """
 
 
@@ -69,6 +77,8 @@ SCAN_EPILOG = """[bold]Examples[/bold]
   glass scan ./inbox --json report.json --report report.html --save-crops crops/
 
   glass scan ./inbox --uncertain 0.4:0.6 --jsonl - | jq 'select(.verdict != "real")'
+
+  glass scan ./photos --model model.onnx    (ONNX Runtime; no torch at scan time)
 
 [bold]Exit codes[/bold]: 0 nothing flagged; 1 at least one file flagged as AI or uncertain; 2 usage or fatal error; 3 nothing flagged but some files could not be scanned.
 """
@@ -96,7 +106,12 @@ def scan(
     ] = None,
     weights: Annotated[
         Path | None,
-        typer.Option(help="Model checkpoint (.safetensors + .json). Default: the shipped model, or $GLASS_WEIGHTS."),
+        typer.Option(
+            "--weights",
+            "--model",
+            help="Model: a checkpoint (.safetensors + .json) or an export from glass export --onnx (.onnx). "
+            "Default: the shipped model, or $GLASS_WEIGHTS.",
+        ),
     ] = None,
     json_out: Annotated[str | None, typer.Option("--json", help="One JSON document with every file's record ('-' = stdout).")] = None,
     jsonl_out: Annotated[str | None, typer.Option("--jsonl", help="One JSON record per line, written as files finish ('-' = stdout).")] = None,
@@ -104,6 +119,10 @@ def scan(
     save_crops: Annotated[str | None, typer.Option(metavar="DIR", help="Save flagged files' crops and attention overlay as PNG.")] = None,
     report_html: Annotated[str | None, typer.Option("--report", metavar="FILE.html", help="Write a self-contained HTML report.")] = None,
     device: Annotated[Device, typer.Option(help="Where the model runs.")] = Device.auto,
+    engine_name: Annotated[
+        Engine,
+        typer.Option("--engine", help="torch for checkpoints, onnx (ONNX Runtime) for .onnx files; auto picks by suffix."),
+    ] = Engine.auto,
     batch_size: Annotated[int, typer.Option(help="Images per model call, across files.", min=1)] = 8,
     workers: Annotated[
         int | None, typer.Option(help="Threads reading and decoding files ahead of the model. Default: one per CPU core.", min=1)
@@ -125,8 +144,7 @@ def scan(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from . import checkpoint, report
-    from .engines import EngineError, TorchEngine
-    from .models.backbones import BackboneError
+    from .engines import EngineError, describe_model, engine_kind, open_engine
     from .outputs import OutputOptions, ScanOutputs
     from .scan import Decision, ScanError
     from .scan import scan as run_scan
@@ -146,6 +164,7 @@ def scan(
                 "no model weights: glass has no shipped default model yet; pass --weights FILE.safetensors "
                 "(a checkpoint saved by glass_cli.checkpoint.save) or set GLASS_WEIGHTS"
             )
+        engine_kind(weights, engine_name.value)  # a model/engine mismatch fails before the walk
         try:
             part = parse_shard(shard) if shard else None
         except ValueError as exc:
@@ -154,10 +173,10 @@ def scan(
         if not files:
             where = ", ".join(str(p) for p in paths)
             raise ScanError(f"no image files found in {where}" + (f" for shard {shard}" if shard else ""))
-        config = checkpoint.read_config(weights)
-        model_info = checkpoint.describe_file(weights)
+        engine = open_engine(weights, engine_name.value, device.value)
+        model_info = describe_model(weights, engine)
+        config = engine.config
         decision = Decision(config.threshold if threshold is None else threshold, _band(uncertain))
-        engine = TorchEngine.from_checkpoint(weights, device=device.value, model_id=model_info["id"])
         with ScanOutputs(options, paths, model=model_info, decision=decision, device=engine.device) as outputs, Progress(
             TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TimeRemainingColumn(), console=err, transient=True,
@@ -169,7 +188,7 @@ def scan(
                 results.append(result)
                 progress.advance(task)
             outputs.finish(results)
-    except (checkpoint.CheckpointError, EngineError, ScanError, BackboneError, OSError) as exc:
+    except (checkpoint.CheckpointError, EngineError, ScanError, OSError) as exc:
         if debug:
             raise
         if isinstance(exc, OSError) and exc.filename:
@@ -186,8 +205,70 @@ def scan(
         if table is not None:
             out.print(table)
     out.print(report.summary_line(results, decision.threshold), markup=False)
-    out.print(f"model: {engine.config.describe()} ({model_info['id']}), device: {engine.device}", markup=False, style="dim")
+    out.print(f"model: {config.describe()} ({model_info['id']}), device: {engine.device}", markup=False, style="dim")
     raise typer.Exit(report.exit_code(results))
+
+
+EXPORT_EPILOG = """[bold]Examples[/bold]
+
+  glass export --onnx --weights model.safetensors -o model.onnx
+
+  glass export --onnx --weights model.safetensors --fp16 -o model.fp16.onnx
+
+  glass scan ./photos --model model.onnx
+
+[bold]Exit codes[/bold]: 0 exported and verified; 1 ONNX Runtime disagrees with torch beyond the tolerance (nothing written); 2 usage or fatal error.
+"""
+
+
+@app.command(epilog=EXPORT_EPILOG)
+def export(
+    onnx: Annotated[bool, typer.Option("--onnx", help="Export to ONNX (the only format so far; required).")] = False,
+    weights: Annotated[
+        Path | None,
+        typer.Option("--weights", "--model", help="Checkpoint to export. Default: the shipped model, or $GLASS_WEIGHTS."),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Where to write the .onnx file. Default: NAME.onnx in the current folder."),
+    ] = None,
+    fp16: Annotated[bool, typer.Option("--fp16", help="Half-precision weights and compute (inputs/outputs stay float32).")] = False,
+    opset: Annotated[int, typer.Option(help="ONNX opset version (18 or newer).")] = 18,
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks for fatal errors.")] = False,
+) -> None:
+    """Export a checkpoint to one self-contained ONNX file for [bold]glass scan --model FILE.onnx[/bold].
+
+    Batch size and number of crops stay dynamic; the model config travels in the file's metadata. The export is checked with onnx.checker and compared with torch in ONNX Runtime before it is written.
+    """
+    from . import checkpoint
+    from .export import ExportError, ParityError, default_output
+    from .export import export as run_export
+
+    try:
+        if not onnx:
+            raise ExportError("name the export format: --onnx (the only one so far)")
+        weights = weights or checkpoint.default_weights()
+        if weights is None:
+            raise checkpoint.CheckpointError(
+                "no model weights: glass has no shipped default model yet; pass --weights FILE.safetensors"
+            )
+        out = output or default_output(weights, fp16)
+        result = run_export(weights, out, fp16=fp16, opset=opset)
+    except ParityError as exc:
+        if debug:
+            raise
+        raise fail(str(exc), 1) from None
+    except (checkpoint.CheckpointError, ExportError) as exc:
+        if debug:
+            raise
+        raise fail(str(exc)) from None
+    except KeyboardInterrupt:
+        raise fail("interrupted", 130) from None
+    size_mb = result.nbytes / 1e6
+    typer.echo(
+        f"wrote {result.path}: {result.config.describe()}, {result.precision}, opset {result.opset}, {size_mb:.1f} MB"
+    )
+    typer.echo(f"onnx.checker passed; {result.describe_checks()}")
 
 
 def main() -> None:

@@ -6,12 +6,17 @@ Engines never decode files and never build views; they receive the numpy batches
     engine.predict(global_batch, crops_batch) -> (p_ai [B], attention [B, K] or None)
     engine.device        where it runs, in words ("cpu", "cuda:0 (NVIDIA H100)")
     engine.config        the ModelConfig it serves
+
+``TorchEngine`` runs a checkpoint in eager PyTorch; ``OnnxEngine`` runs a ``glass export
+--onnx`` file in ONNX Runtime without importing torch. ``open_engine`` picks one for a model
+file.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -92,3 +97,216 @@ class TorchEngine:
                 p.cpu().numpy().astype(np.float64),
                 None if attn is None else attn.float().cpu().numpy().astype(np.float64),
             )
+
+
+# ---------------------------------------------------------------------------- ONNX Runtime
+
+_CUDA_EP = "CUDAExecutionProvider"
+_CPU_EP = "CPUExecutionProvider"
+
+
+def cuda_gpus() -> list[str]:
+    """Names of the CUDA GPUs the NVIDIA driver exposes (after CUDA_VISIBLE_DEVICES), asked
+    of the driver library directly so that the ONNX engine needs no torch; [] without one."""
+    import ctypes
+    import sys
+
+    names = ("nvcuda.dll",) if sys.platform == "win32" else ("libcuda.so.1", "libcuda.so")
+    for name in names:
+        try:
+            lib = ctypes.CDLL(name)
+            break
+        except OSError:
+            continue
+    else:
+        return []
+    try:
+        if lib.cuInit(0) != 0:
+            return []
+        count = ctypes.c_int(0)
+        if lib.cuDeviceGetCount(ctypes.byref(count)) != 0:
+            return []
+        gpus = []
+        for i in range(count.value):
+            dev, buf = ctypes.c_int(0), ctypes.create_string_buffer(256)
+            ok = lib.cuDeviceGet(ctypes.byref(dev), i) == 0 and lib.cuDeviceGetName(buf, 256, dev) == 0
+            gpus.append(buf.value.decode("utf-8", "replace") if ok else f"GPU {i}")
+        return gpus
+    except (AttributeError, OSError):
+        return []
+
+
+def _cuda_index(device: str) -> int:
+    if device in ("cuda", "auto"):
+        return 0
+    try:
+        return int(device.split(":", 1)[1])
+    except (IndexError, ValueError):
+        raise EngineError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from None
+
+
+class OnnxEngine:
+    """ONNX Runtime on an export made by ``glass export --onnx``; no torch needed.
+
+    Providers: CUDA first when it can work (the build has the CUDA provider and the driver
+    shows a GPU), then CPU. ``device='cuda'`` insists: if ORT does not actually put the model
+    on CUDA the engine refuses with an EngineError instead of running quietly on the CPU.
+    """
+
+    def __init__(self, path, device: str = "auto", threads: int | None = None):
+        import onnxruntime as ort
+
+        from . import onnxfile
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise EngineError(f"{self.path}: no such ONNX model")
+        if device != "auto" and device != "cpu" and not device.startswith("cuda"):
+            raise EngineError(f"unknown device {device!r}; use auto, cpu or cuda")
+        index = _cuda_index(device) if device != "cpu" else 0
+        want_cuda = device.startswith("cuda")
+        providers: list = [_CPU_EP]
+        gpus: list[str] = []
+        if device != "cpu":
+            has_ep = _CUDA_EP in ort.get_available_providers()
+            gpus = cuda_gpus() if has_ep or want_cuda else []
+            if want_cuda and not has_ep:
+                raise EngineError(
+                    f"--device cuda was asked for, but this onnxruntime {ort.__version__} has no CUDA provider "
+                    "(install onnxruntime-gpu, and not the CPU-only onnxruntime package beside it)"
+                )
+            if want_cuda and index >= len(gpus):
+                raise EngineError(
+                    f"--device {device} was asked for, but the NVIDIA driver shows "
+                    f"{len(gpus) or 'no'} CUDA GPU{'' if len(gpus) == 1 else 's'} on this machine"
+                )
+            if has_ep and index < len(gpus):
+                _preload_cuda_libraries(ort)
+                providers = [(_CUDA_EP, {"device_id": index}), _CPU_EP]
+
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # errors only: no per-node placement warnings
+        if threads is None and providers[0] == _CPU_EP:
+            threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        if threads:
+            options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=providers)
+        except Exception as exc:
+            raise EngineError(f"{self.path}: not a readable ONNX model ({onnxfile.one_line(exc)})") from None
+
+        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+        self.model_id = "sha256:" + onnxfile.sha256_of(self.path)[:16]
+        try:
+            self.config = onnxfile.config_from_metadata(self.metadata, self.path)
+        except onnxfile.OnnxModelError as exc:
+            raise EngineError(str(exc)) from None
+        inputs = [i.name for i in self.session.get_inputs()]
+        expected = onnxfile.input_names(self.config)
+        if inputs != expected:
+            raise EngineError(
+                f"{self.path}: graph inputs {inputs} do not match a {self.config.arch} export (expected {expected})"
+            )
+        self._input_types = {i.name: i.type for i in self.session.get_inputs()}
+        self.outputs = onnxfile.output_names(self.config)
+
+        self.provider = self.session.get_providers()[0]
+        if want_cuda and self.provider != _CUDA_EP:
+            raise EngineError(
+                f"--device cuda was asked for, but onnxruntime could not start its CUDA provider and would run "
+                f"on {self.provider} (are the CUDA and cuDNN libraries onnxruntime-gpu {ort.__version__} needs installed?)"
+            )
+        self.gpu_name = gpus[index] if self.provider == _CUDA_EP and index < len(gpus) else None
+        self.device_index = index
+
+    @classmethod
+    def from_file(cls, path, device: str = "auto") -> OnnxEngine:
+        return cls(path, device)
+
+    @property
+    def device(self) -> str:
+        if self.provider == _CUDA_EP:
+            return f"cuda:{self.device_index} ({self.gpu_name}) via onnxruntime {self.provider}"
+        return f"cpu via onnxruntime {self.provider}"
+
+    def _feed(self, name: str, array: np.ndarray) -> np.ndarray:
+        dtype = np.float16 if self._input_types[name] == "tensor(float16)" else np.float32
+        return np.ascontiguousarray(array, dtype=dtype)
+
+    def predict(self, global_batch: np.ndarray, crops_batch: np.ndarray | None) -> Prediction:
+        from . import onnxfile
+
+        feeds = {onnxfile.INPUT_GLOBAL: self._feed(onnxfile.INPUT_GLOBAL, global_batch)}
+        if self.config.uses_crops:
+            if crops_batch is None:
+                raise EngineError(f"{self.path}: this GLASS model needs crops, got none")
+            feeds[onnxfile.INPUT_CROPS] = self._feed(onnxfile.INPUT_CROPS, crops_batch)
+        got = self.session.run(self.outputs, feeds)
+        p_ai = np.asarray(got[0], dtype=np.float64)
+        attention = np.asarray(got[1], dtype=np.float64) if len(got) > 1 else None
+        return Prediction(p_ai, attention)
+
+
+def _preload_cuda_libraries(ort) -> None:
+    """Let ORT find the CUDA/cuDNN libraries of the nvidia-* pip packages; without this a GPU
+    machine that has not imported torch would quietly run on the CPU. Prints are kept off
+    stdout, which may carry JSON."""
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is None:
+        return
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            preload()
+        except Exception:  # missing libraries show up as the provider check's clear error
+            pass
+
+
+# ---------------------------------------------------------------------------- choosing
+
+
+ENGINES: tuple[str, ...] = ("auto", "torch", "onnx")
+
+
+def engine_kind(path, engine: str = "auto") -> str:
+    """'torch' or 'onnx' for a model file: ``auto`` goes by the suffix (.onnx -> onnx)."""
+    from .onnxfile import is_onnx_path
+
+    if engine not in ENGINES:
+        raise EngineError(f"unknown engine {engine!r}; use auto, torch or onnx")
+    onnx = is_onnx_path(path)
+    if engine == "auto":
+        return "onnx" if onnx else "torch"
+    if engine == "onnx" and not onnx:
+        raise EngineError(
+            f"{path}: --engine onnx needs a .onnx model; make one with: glass export --onnx --weights {path}"
+        )
+    if engine == "torch" and onnx:
+        raise EngineError(f"{path}: an ONNX model runs with --engine onnx (or auto), not torch")
+    return engine
+
+
+def open_engine(path, engine: str = "auto", device: str = "auto"):
+    """The engine that serves the model file at ``path``: TorchEngine for a checkpoint,
+    OnnxEngine for a .onnx export. Errors are CheckpointError or EngineError, one line each."""
+    if engine_kind(path, engine) == "onnx":
+        return OnnxEngine(path, device)
+    from .models.backbones import BackboneError
+
+    try:
+        return TorchEngine.from_checkpoint(path, device=device)
+    except BackboneError as exc:
+        raise EngineError(str(exc)) from None
+
+
+def describe_model(path, engine=None) -> dict:
+    """The model summary scan writes into its JSON, for either kind of model file (an open
+    OnnxEngine lends its metadata, so the file is not parsed twice)."""
+    from . import checkpoint, onnxfile
+
+    if onnxfile.is_onnx_path(path):
+        return onnxfile.describe_file(path, engine.metadata if isinstance(engine, OnnxEngine) else None)
+    return checkpoint.describe_file(path)
