@@ -18,6 +18,7 @@ requested backbone: speed does not depend on the weights.
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import resource
 import shutil
@@ -118,54 +119,68 @@ def main() -> None:
         files = make_corpus(tmp, args.files, args.megapixels)
         print(f"corpus: {len(files)} JPEGs of {args.megapixels:g} MP in {time.perf_counter() - t:.0f} s ({tmp})")
     n = len(files)
+    from glass_cli.engines import OnnxEngine
+    from glass_cli.export import export
+
     torch.manual_seed(0)
     model, config = new_model("glass", args.backbone, num_crops=args.k, crop_size=args.size)
-    engine = TorchEngine(model.eval(), config, "cpu")
+    model.eval()
+    onnx_dir = Path(tempfile.mkdtemp(prefix="glass-bench-onnx-"))
+    export((model, config), onnx_dir / "model.onnx")
+    engines = {"torch": TorchEngine(model, config, "cpu"), "onnx": OnnxEngine(onnx_dir / "model.onnx", "cpu")}
     print(f"model: {config.describe()}, torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs")
-    rows = []
+    rows: list[tuple[str, float]] = []
+    bounds: dict[str, float] = {}
 
     if args.only == "all":
         views = []
         a = timed(lambda: views.extend(_prepare(p, config, 250_000_000, False)[1] for p in files), n)
+        rows.append(("(a) decode + views, 1 thread", a))
         batches = [collate(views[i : i + args.batch_size]) for i in range(0, n, args.batch_size)]
-        engine.predict(*batches[0])  # warm-up
-        b = timed(lambda: [engine.predict(g, c) for g, c in batches], n)
-        del views, batches
-        bound = 1 / (1 / a + 1 / b)
-        rows += [("(a) decode + views, 1 thread", a), ("(b) model only, prepared views", b), ("bound 1/(1/a+1/b)", bound)]
+        del views
+        for name, eng in engines.items():
+            eng.predict(*batches[0])  # warm-up
+            b = timed(lambda: [eng.predict(g, c) for g, c in batches], n)
+            bounds[name] = 1 / (1 / a + 1 / b)
+            rows += [(f"(b) model only, {name}", b), (f"    bound 1/(1/a+1/b), {name}", bounds[name])]
+        del batches
 
         def naive():
             from glass_cli.views import build_views
 
-            ref = model.to(memory_format=torch.contiguous_format)
+            ref = copy.deepcopy(model).to(memory_format=torch.contiguous_format)
+            ref.crop_chunk = 0
             for p in files:
                 img = Image.open(p).convert("RGB")
                 v = build_views(img, config, 0)
                 with torch.no_grad():
                     ref(torch.from_numpy(v.global_view[None]), torch.from_numpy(v.crops[None]))
 
-        naive_rate = timed(naive, n)
-        engine = TorchEngine(model.eval(), config, "cpu")  # back to channels_last
-        rows.append(("(d) naive loop, batch 1", naive_rate))
+        rows.append(("(d) naive loop: PIL, eager, batch 1", timed(naive, n)))
 
     peak = {}
-    for w in [int(x) for x in args.workers.split(",")]:
-        with RssSampler() as rss:
-            rate = timed(lambda: sum(1 for _ in scan(files, engine, batch_size=args.batch_size, workers=w)), n)
-        peak[w] = rss.samples
-        rows.append((f"(c) glass scan torch, {w} worker(s)", rate))
+    scans: dict[str, float] = {}
+    for name, eng in engines.items():
+        for w in [int(x) for x in args.workers.split(",")]:
+            with RssSampler() as rss:
+                rate = timed(lambda: sum(1 for _ in scan(files, eng, batch_size=args.batch_size, workers=w)), n)
+            peak[(name, w)] = rss.samples
+            scans[name] = max(scans.get(name, 0.0), rate)
+            rows.append((f"(c) glass scan {name}, {w} worker(s)", rate))
+    shutil.rmtree(onnx_dir)
 
     print(f"\n{'measure':42s} {'img/s':>8s}")
     for name, rate in rows:
         print(f"{name:42s} {rate:8.2f}")
-    rates = dict(rows)
-    best = max((r for k, r in rows if k.startswith("(c)")), default=None)
-    if "bound 1/(1/a+1/b)" in rates and best:
-        print(f"\nscan / bound = {best / rates['bound 1/(1/a+1/b)']:.2f}   scan / naive = {best / rates['(d) naive loop, batch 1']:.2f}")
-    for w, samples in peak.items():
+    naive_rate = dict(rows).get("(d) naive loop: PIL, eager, batch 1")
+    for name, rate in scans.items():
+        if name in bounds and naive_rate:
+            print(f"{name}: best scan / bound = {rate / bounds[name]:.2f}, best scan / naive = {rate / naive_rate:.2f}")
+    for (name, w), samples in peak.items():
         if samples:
-            q = [samples[int(len(samples) * f) - 1] for f in (0.1, 0.5, 1.0)]
-            print(f"RSS with {w} worker(s): {q[0]:.0f} / {q[1]:.0f} / {q[2]:.0f} MiB at 10/50/100% of the run, peak {max(samples):.0f} MiB")
+            q = [samples[max(0, int(len(samples) * f) - 1)] for f in (0.1, 0.5, 1.0)]
+            print(f"RSS {name}, {w} worker(s): {q[0]:.0f} / {q[1]:.0f} / {q[2]:.0f} MiB at 10/50/100% of the run, "
+                  f"peak {max(samples):.0f} MiB")
     print(f"process peak RSS (ru_maxrss): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     if tmp and not args.keep:
         shutil.rmtree(tmp)
