@@ -28,6 +28,13 @@ app = typer.Typer(
 err = Console(stderr=True, highlight=False)
 
 
+class Precision(str, Enum):
+    auto = "auto"
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"
+
+
 class Device(str, Enum):
     auto = "auto"
     cpu = "cpu"
@@ -119,6 +126,9 @@ def scan(
     save_crops: Annotated[str | None, typer.Option(metavar="DIR", help="Save flagged files' crops and attention overlay as PNG.")] = None,
     report_html: Annotated[str | None, typer.Option("--report", metavar="FILE.html", help="Write a self-contained HTML report.")] = None,
     device: Annotated[Device, typer.Option(help="Where the model runs.")] = Device.auto,
+    precision: Annotated[
+        Precision, typer.Option(help="Torch engine arithmetic: auto = bf16 on CUDA, fp32 on CPU.")
+    ] = Precision.auto,
     engine_name: Annotated[
         Engine,
         typer.Option("--engine", help="torch for checkpoints, onnx (ONNX Runtime) for .onnx files; auto picks by suffix."),
@@ -173,7 +183,7 @@ def scan(
         if not files:
             where = ", ".join(str(p) for p in paths)
             raise ScanError(f"no image files found in {where}" + (f" for shard {shard}" if shard else ""))
-        engine = open_engine(weights, engine_name.value, device.value)
+        engine = open_engine(weights, engine_name.value, device.value, precision.value)
         model_info = describe_model(weights, engine)
         config = engine.config
         decision = Decision(config.threshold if threshold is None else threshold, _band(uncertain))
