@@ -261,7 +261,7 @@ def train(
         options: dict = {}
         if config_file is not None:
             try:
-                options.update(json.loads(config_file.read_text(encoding="utf-8")))
+                options = json.loads(config_file.read_text(encoding="utf-8"))
             except OSError as exc:
                 raise TrainError(f"{config_file}: cannot read ({exc.strerror or exc})") from None
             except json.JSONDecodeError as exc:
@@ -294,7 +294,8 @@ def train(
                 raise TrainError("--resume needs the --name of the run to continue")
             saved = load_run_config(options.get("runs_dir", "runs"), options["name"])
             check_resume_options(saved, options)
-            config = saved.replace(**{k: v for k, v in options.items() if k in ("device", "workers", "cache_images")})
+            keep = ("device", "workers", "cache_images", "name", "runs_dir")
+            config = saved.replace(**{k: v for k, v in options.items() if k in keep})
         else:
             config = TrainConfig.from_dict(options)
         trainer = Trainer(config, resume=resume, console=err)
@@ -391,7 +392,7 @@ def eval_command(
     except KeyboardInterrupt:
         raise fail("interrupted", 130) from None
 
-    title = f"{data}" + (f" [{split}]" if split else "") + f": {perturb.describe()}, threshold {thr:g}"
+    title = f"{data}" + (f", split {split}" if split else "") + f": {perturb.describe()}, threshold {thr:g}"
     for table in report.eval_tables(summary, title):
         out.print(table)
     out.print(f"model: {engine.config.describe()} ({weights}), device: {engine.device}", markup=False, style="dim")

@@ -174,7 +174,7 @@ def _num(value: float | None) -> str:
 def eval_tables(summary: dict[str, Any], title: str) -> list[Table]:
     """The overall metrics, then one table per breakdown (generator, family), then errors."""
     overall = summary["overall"]
-    table = Table(title=title, title_justify="left")
+    table = Table(title=Text(title), title_justify="left")
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_row("images", f"{overall['n']} ({overall['n_real']} real, {overall['n_ai']} AI)")
@@ -189,7 +189,7 @@ def eval_tables(summary: dict[str, Any], title: str) -> list[Table]:
         for col, justify in ((key, "left"), ("class", "left"), ("n", "right"), ("accuracy", "right"), ("mean P(AI)", "right"), ("AUROC", "right")):
             t.add_column(col, justify=justify, overflow="fold")
         for name, g in groups.items():
-            t.add_row(name, g["label"], str(g["n"]), _num(g["accuracy"]), _num(g["mean_p_ai"]), _num(g["auroc"]))
+            t.add_row(Text(name), g["label"], str(g["n"]), _num(g["accuracy"]), _num(g["mean_p_ai"]), _num(g["auroc"]))
         tables.append(t)
     if summary["errors"]:
         t = Table(title="Not scored", title_justify="left")

@@ -164,7 +164,8 @@ class Trainer:
         self.dir = run_dir(config)
         saved = self._check_run_dir(config, resume)
         if saved is not None:  # the run's own settings, with this invocation's runtime options
-            config = saved.replace(**{k: getattr(config, k) for k in RUNTIME_KEYS})
+            keep = {k: getattr(config, k) for k in (*RUNTIME_KEYS, "name", "runs_dir")}
+            config = saved.replace(**keep)  # the folder may have been moved or renamed
         self.config = config
         self.device = resolve_device(config.device, self.local_rank)
         self._init_distributed()
@@ -674,7 +675,7 @@ def load_run_config(runs_dir: str | os.PathLike, name: str) -> TrainConfig:
     try:
         return TrainConfig.from_json(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise TrainError(f"{path}: no such run to resume") from None
+        raise TrainError(f"{path.parent}: no such run to resume (no {CONFIG_FILE} there)") from None
     except (OSError, ValueError) as exc:
         raise TrainError(f"{path}: cannot read the run's config ({exc})") from None
 

@@ -72,17 +72,36 @@ def create_backbone(name: str, *, pretrained: bool = False, weights: str | os.Pa
 
 
 def _from_file(name: str, path: Path) -> nn.Module:
+    """Load a timm-format checkpoint strictly: every backbone tensor must be in the file with
+    the right shape; only the classifier's tensors may be extra (num_classes=0 drops them)."""
     import timm
+    from timm.models import load_state_dict
 
     if not path.is_file():
         raise BackboneError(f"{path}: backbone weights file not found")
     if path.suffix not in (".safetensors", ".pth", ".pt", ".bin"):
         raise BackboneError(f"{path}: expected timm-format weights (.safetensors, .pth, .pt or .bin)")
+    model = timm.create_model(name, pretrained=False, num_classes=0)
     try:
-        return timm.create_model(name, pretrained=True, num_classes=0, pretrained_cfg_overlay=dict(file=str(path)))
-    except Exception as exc:  # wrong architecture, corrupt file, pickle refused by weights_only
+        state = load_state_dict(str(path), weights_only=True)
+    except Exception as exc:  # corrupt file, or a pickle that weights_only refuses
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BackboneError(f"{path}: cannot load as {name} weights ({text[:300]})") from None
+        raise BackboneError(f"{path}: cannot read weights ({text[:200]})") from None
+    head = str(model.pretrained_cfg.get("classifier") or "")
+    heads = (head,) if isinstance(head, str) else tuple(head)
+    state = {k: v for k, v in state.items() if not any(h and (k == h or k.startswith(h + ".")) for h in heads)}
+    own = model.state_dict()
+    missing = sorted(k for k in own if k not in state and not k.endswith("num_batches_tracked"))
+    unexpected = sorted(k for k in state if k not in own)
+    wrong = sorted(k for k in state if k in own and tuple(state[k].shape) != tuple(own[k].shape))
+    if missing or unexpected or wrong:
+        first = (missing or unexpected or wrong)[0]
+        raise BackboneError(
+            f"{path}: not {name} weights ({len(missing)} missing, {len(unexpected)} unexpected, "
+            f"{len(wrong)} mis-shaped tensors, e.g. {first})"
+        )
+    model.load_state_dict(state, strict=False)  # complete by the checks above; BN counters may be absent
+    return model
 
 
 def _hub_reachable(timeout: float = 3.0) -> bool:
