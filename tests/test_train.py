@@ -200,3 +200,23 @@ def test_three_param_groups(trained):
         assert groups["global"][2] == len(list(t.model.global_net.parameters()))
     finally:
         t.close()
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_with_the_same_command_line(tiny_data, tmp_path):
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    glass = shutil.which("glass", path=os.path.dirname(sys.executable))
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
+    cmd = [torchrun, "--nproc_per_node", "2", glass, "train", str(tiny_data), "--name", "ddp", "--runs-dir", str(tmp_path), "--epochs", "1", *TINY]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines()[0] == f"run folder: {tmp_path / 'ddp'}"  # printed once, by rank 0
+    assert "2 processes" in done.stderr
+    rows = read_metrics(tmp_path / "ddp")
+    assert len(rows) == 1
+    _, config = checkpoint.load(tmp_path / "ddp" / "last")
+    assert config.describe() == "glass test_efficientnet K=2 S=32"
