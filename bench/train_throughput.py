@@ -12,6 +12,7 @@ the same cores change them a lot.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import statistics
 import time
@@ -50,6 +51,8 @@ def measure(backbone: str, k: int | None, batch: int, size: int, steps: int, war
         if i >= warmup:
             times.append(time.perf_counter() - start)
     step = statistics.median(times)
+    del model, opt
+    gc.collect()
     return batch / step, step
 
 
@@ -60,7 +63,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--crop-size", type=int, default=224)
     ap.add_argument("--steps", type=int, default=3)
-    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--warmup", type=int, default=2, help="untimed steps first (the first step builds oneDNN/cuDNN kernels and is several times slower)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args()

@@ -4,7 +4,7 @@ Two ways to describe a data set:
 
 - a folder with ``real/`` and ``fake/`` sub-folders (``ai/`` is accepted for ``fake/``), or
   ``train/`` and ``val/`` folders that each hold ``real/`` and ``fake/``;
-- a manifest CSV with a header and the columns ``path,label`` and optionally ``split``,
+- a manifest CSV (or a folder holding ``manifest.csv``, which then wins over the layout) with a header and the columns ``path,label`` and optionally ``split``,
   ``generator``, ``family`` (more columns are ignored). Paths are relative to the CSV's
   folder; labels are ``real``/``fake`` (``ai``, ``0``/``1`` also accepted).
 

@@ -100,17 +100,15 @@ def _dist_env() -> tuple[int, int, int]:
 
 
 def resolve_device(name: str, local_rank: int) -> str:
-    import torch
+    """As ``engines.resolve_device``, with plain 'cuda' meaning this process's GPU under torchrun."""
+    from .engines import EngineError
+    from .engines import resolve_device as engine_device
 
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise TrainError("--device cuda was asked for, but torch sees no CUDA GPU on this machine")
-        return f"cuda:{local_rank}" if name == "cuda" else name
-    if name != "cpu":
-        raise TrainError(f"unknown device {name!r}; use auto, cpu or cuda")
-    return "cpu"
+    try:
+        device = engine_device(name)
+    except EngineError as exc:
+        raise TrainError(str(exc)) from None
+    return f"cuda:{local_rank}" if device == "cuda" else device
 
 
 def lr_factor(step: int, total: int, warmup: int, floor: float) -> float:
