@@ -15,6 +15,7 @@ def training_curves(history: Sequence, title: str = "") -> bytes:
 
     matplotlib.use("Agg", force=True)
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     epochs = [r.epoch for r in history]
 
@@ -34,6 +35,7 @@ def training_curves(history: Sequence, title: str = "") -> bytes:
             ax.plot(epochs, series(key), marker="o", label=name)
         ax.set_title(label)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(True, alpha=0.3)
         if len(lines) > 1:
             ax.legend()
