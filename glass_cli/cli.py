@@ -281,6 +281,258 @@ def export(
     typer.echo(f"onnx.checker passed; {result.describe_checks()}")
 
 
+class Balance(str, Enum):
+    sampler = "sampler"
+    loss = "loss"
+    none = "none"
+
+
+TRAIN_EPILOG = """[bold]Examples[/bold]
+
+  glass train ../shared/data/train-v1 --name lite0 --epochs 10
+
+  glass train data/ --baseline --backbone resnet50 --backbone-weights resnet50.safetensors
+
+  glass train --config best-trial.json data/manifest.csv --name tuned
+
+  glass train --name lite0 --resume
+
+  torchrun --nproc_per_node 2 $(which glass) train data/ --name ddp
+
+Options come from the defaults, then --config FILE (JSON: option name to value, e.g. a run's config.json), then the flags given.
+"""
+
+# CLI flag -> TrainConfig field
+_TRAIN_FIELDS = {
+    "backbone": "global_backbone",
+    "local_backbone": "local_backbone",
+    "num_crops": "num_crops",
+    "crop_size": "crop_size",
+    "dropout": "dropout",
+    "epochs": "epochs",
+    "batch_size": "batch_size",
+    "lr_global": "lr_global",
+    "lr_local": "lr_local",
+    "lr_head": "lr_atten_class",
+    "wd_global": "wd_global",
+    "wd_local": "wd_local",
+    "warmup_epochs": "warmup_epochs",
+    "seed": "seed",
+    "augment": "augment",
+    "limit_train": "limit_train",
+    "limit_val": "limit_val",
+    "val_fraction": "val_fraction",
+    "amp": "amp",
+    "cache": "cache_images",
+    "workers": "workers",
+    "name": "name",
+    "runs_dir": "runs_dir",
+}
+
+
+@app.command(epilog=TRAIN_EPILOG)
+def train(
+    data: Annotated[
+        Path | None,
+        typer.Argument(help="Folder with real/ and fake/ (or train/ and val/ holding them), or a manifest .csv.", show_default=False),
+    ] = None,
+    config_file: Annotated[Path | None, typer.Option("--config", help="JSON file of training options.")] = None,
+    name: Annotated[str | None, typer.Option(help="Run name: files go to RUNS_DIR/NAME. Default: arch-backbone-time.")] = None,
+    runs_dir: Annotated[str | None, typer.Option(help="Folder that holds the runs. Default: runs.", show_default=False)] = None,
+    baseline: Annotated[bool, typer.Option("--baseline", help="Train the resize-only baseline instead of GLASS.")] = False,
+    backbone: Annotated[str | None, typer.Option(help="timm model name (global backbone). Default: tf_efficientnet_lite0.", show_default=False)] = None,
+    local_backbone: Annotated[str | None, typer.Option(help="timm model for the crops. Default: same as --backbone.", show_default=False)] = None,
+    backbone_weights: Annotated[Path | None, typer.Option(help="timm-format weights (.safetensors/.pth) for the global backbone.")] = None,
+    local_backbone_weights: Annotated[Path | None, typer.Option(help="timm-format weights for the local backbone.")] = None,
+    no_pretrained: Annotated[bool, typer.Option("--no-pretrained", help="Start both backbones from random weights.")] = False,
+    epochs: Annotated[int | None, typer.Option(help="Default: 10.", show_default=False, min=1)] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Images per step (per process). Default: 16.", show_default=False, min=1)] = None,
+    num_crops: Annotated[int | None, typer.Option("--crops", "-k", help="K, native-resolution crops per image. Default: 4.", show_default=False, min=1)] = None,
+    crop_size: Annotated[int | None, typer.Option(help="S, side of the global view and of each crop. Default: 224.", show_default=False, min=8)] = None,
+    dropout: Annotated[float | None, typer.Option(help="Default: 0.1.", show_default=False)] = None,
+    lr_global: Annotated[float | None, typer.Option(help="Global backbone learning rate (the baseline's only one). Default: 2e-5.", show_default=False)] = None,
+    lr_local: Annotated[float | None, typer.Option(help="Local backbone learning rate. Default: 1e-4.", show_default=False)] = None,
+    lr_head: Annotated[float | None, typer.Option(help="Attention + classifier learning rate (lr_atten_class). Default: 1e-4.", show_default=False)] = None,
+    wd_global: Annotated[float | None, typer.Option(help="Default: 1e-5.", show_default=False)] = None,
+    wd_local: Annotated[float | None, typer.Option(help="Default: 1e-5.", show_default=False)] = None,
+    warmup_epochs: Annotated[float | None, typer.Option(help="Linear warm-up before the cosine decay. Default: 0.5.", show_default=False)] = None,
+    seed: Annotated[int | None, typer.Option(help="Default: 0.", show_default=False)] = None,
+    augment: Annotated[bool | None, typer.Option("--augment/--no-augment", help="JPEG re-encode, downscale, blur, crop, flip. Default: augment.", show_default=False)] = None,
+    balance: Annotated[Balance | None, typer.Option(help="Class balance: weighted sampler, loss weights, or none. Default: sampler.", show_default=False)] = None,
+    limit_train: Annotated[int | None, typer.Option(help="Train on a class-stratified slice of N images.", min=1)] = None,
+    limit_val: Annotated[int | None, typer.Option(help="Validate on a class-stratified slice of N images.", min=1)] = None,
+    val_fraction: Annotated[float | None, typer.Option(help="Held-out share for data without a split. Default: 0.2.", show_default=False)] = None,
+    amp: Annotated[bool | None, typer.Option("--amp/--no-amp", help="Mixed precision on CUDA. Default: amp.", show_default=False)] = None,
+    cache: Annotated[bool | None, typer.Option("--cache/--no-cache", help="Keep decoded training images in memory. Default: cache.", show_default=False)] = None,
+    device: Annotated[Device | None, typer.Option(help="Default: auto.", show_default=False)] = None,
+    workers: Annotated[int | None, typer.Option(help="Image preparation threads. Default: 2.", show_default=False, min=0)] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue run --name from its last completed epoch.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks for fatal errors.")] = False,
+) -> None:
+    """Train GLASS (or --baseline) on labelled images; writes RUNS_DIR/NAME/.
+
+    Each epoch writes metrics.csv, curves.png, the best and last checkpoints and the resume state. Exit codes: 0 done; 2 usage or fatal error.
+    """
+    import json
+
+    from .config import TrainConfig
+    from .data import DataError
+    from .train import TrainError, Trainer, check_resume_options, load_run_config
+
+    given = dict(locals())
+    try:
+        options: dict = {}
+        if config_file is not None:
+            try:
+                options = json.loads(config_file.read_text(encoding="utf-8"))
+            except OSError as exc:
+                raise TrainError(f"{config_file}: cannot read ({exc.strerror or exc})") from None
+            except json.JSONDecodeError as exc:
+                raise TrainError(f"{config_file}: not valid JSON ({exc})") from None
+            if not isinstance(options, dict):
+                raise TrainError(f"{config_file}: expected a JSON object of option: value")
+            try:
+                TrainConfig.from_dict(options)
+            except ValueError as exc:
+                raise TrainError(f"{config_file}: {exc}") from None
+        for flag, key in _TRAIN_FIELDS.items():
+            if given[flag] is not None:
+                options[key] = given[flag]
+        if data is not None:
+            options["data"] = str(data)
+        if baseline:
+            options["arch"] = "baseline"
+        if no_pretrained:
+            options["pretrained"] = False
+        if backbone_weights is not None:
+            options["global_weights"] = str(backbone_weights)
+        if local_backbone_weights is not None:
+            options["local_weights"] = str(local_backbone_weights)
+        if balance is not None:
+            options["balance"] = balance.value
+        if device is not None:
+            options["device"] = device.value
+        if resume:
+            if not options.get("name"):
+                raise TrainError("--resume needs the --name of the run to continue")
+            saved = load_run_config(options.get("runs_dir", "runs"), options["name"])
+            check_resume_options(saved, options)
+            keep = ("device", "workers", "cache_images", "name", "runs_dir")
+            config = saved.replace(**{k: v for k, v in options.items() if k in keep})
+        else:
+            config = TrainConfig.from_dict(options)
+        trainer = Trainer(config, resume=resume, console=err)
+        try:
+            if trainer.done:
+                err.print(f"run {trainer.dir} already finished all {trainer.config.epochs} epochs", highlight=False)
+            trainer.fit()
+        finally:
+            trainer.close()
+    except (TrainError, DataError, ValueError) as exc:
+        if debug:
+            raise
+        raise fail(str(exc)) from None
+    except KeyboardInterrupt:
+        raise fail("interrupted; continue with --resume", 130) from None
+    if trainer.is_main:
+        best = max(trainer.history, key=lambda r: r.score) if trainer.history else None
+        lines = [f"run folder: {trainer.dir}"]
+        if best is not None:
+            lines.append(
+                f"best: epoch {best.epoch}, val accuracy {best.val_acc:.4f}, AUROC "
+                + ("n/a" if best.val_auroc is None else f"{best.val_auroc:.4f}")
+                + f" -> {trainer.dir / 'best.safetensors'}"
+            )
+        typer.echo("\n".join(lines))
+
+
+EVAL_EPILOG = """[bold]Examples[/bold]
+
+  glass eval ../shared/data/train-v1 --weights runs/lite0/best.safetensors --split val
+
+  glass eval photos/ --weights model.safetensors --jpeg 75 --json -
+
+  glass eval data/manifest.csv --weights model.safetensors --downscale 0.5 --json eval.json
+
+[bold]Exit codes[/bold]: 0 every file scored; 2 usage or fatal error; 3 some files could not be read (they are listed and left out of the metrics).
+"""
+
+
+@app.command(name="eval", epilog=EVAL_EPILOG)
+def eval_command(
+    data: Annotated[Path, typer.Argument(help="Folder with real/ and fake/, or a manifest .csv.", show_default=False)],
+    weights: Annotated[Path | None, typer.Option(help="Model checkpoint. Default: the shipped model, or $GLASS_WEIGHTS.")] = None,
+    split: Annotated[str | None, typer.Option(help="Only this split (e.g. val). Default: every image.")] = None,
+    jpeg: Annotated[int | None, typer.Option(help="Re-encode every image as JPEG at this quality first.", min=1, max=100)] = None,
+    downscale: Annotated[float | None, typer.Option(help="Resize every image by this factor (0-1] first.")] = None,
+    threshold: Annotated[float | None, typer.Option(help="Decision threshold on P(AI). Default: the model's.", min=0.0, max=1.0)] = None,
+    json_out: Annotated[str | None, typer.Option("--json", help="Write metrics and per-file scores as JSON ('-' = stdout).")] = None,
+    val_fraction: Annotated[float, typer.Option(help="Held-out share that defines 'val' for data without a split (as in glass train).")] = 0.2,
+    device: Annotated[Device, typer.Option(help="Where the model runs.")] = Device.auto,
+    batch_size: Annotated[int, typer.Option(help="Images per model call.", min=1)] = 8,
+    workers: Annotated[int, typer.Option(help="Image preparation threads.", min=0)] = 2,
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks for fatal errors.")] = False,
+) -> None:
+    """Measure a checkpoint on labelled images: accuracy, balanced accuracy, AUROC, AP, ECE, TPR at 1% and 5% FPR, per generator and family.
+
+    Images are prepared exactly as glass scan prepares them, so each file gets scan's score.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from . import checkpoint, report
+    from .data import DataError, assign_split, read_dataset, select
+    from .engines import EngineError, TorchEngine
+    from .evaluate import EvalError, Perturbation, predict, summarize
+    from .models.backbones import BackboneError
+
+    out = err if json_out == "-" else Console(highlight=False)
+    try:
+        if not 0.0 < val_fraction < 1.0:
+            raise EvalError(f"--val-fraction must lie in (0, 1), got {val_fraction}")
+        perturb = Perturbation(jpeg=jpeg, downscale=downscale)
+        samples = assign_split(read_dataset(data), val_fraction)
+        chosen = select(samples, split)
+        if not chosen:
+            found = sorted({s.split for s in samples if s.split})
+            raise EvalError(f"{data}: no images in split {split!r} (splits: {', '.join(found) or 'none'})")
+        weights = weights or checkpoint.default_weights()
+        if weights is None:
+            raise checkpoint.CheckpointError("no model weights: pass --weights FILE.safetensors or set GLASS_WEIGHTS")
+        engine = TorchEngine.from_checkpoint(weights, device=device.value)
+        thr = engine.config.threshold if threshold is None else threshold
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err, transient=True
+        ) as progress:
+            task = progress.add_task("evaluating", total=len(chosen))
+            records = predict(
+                chosen, engine, perturb=perturb, batch_size=batch_size, workers=workers, on_progress=lambda n: progress.advance(task, n)
+            )
+        summary = summarize(records, thr)
+    except (DataError, EvalError, checkpoint.CheckpointError, EngineError, BackboneError) as exc:
+        if debug:
+            raise
+        raise fail(str(exc)) from None
+    except KeyboardInterrupt:
+        raise fail("interrupted", 130) from None
+
+    title = f"{data}" + (f", split {split}" if split else "") + f": {perturb.describe()}, threshold {thr:g}"
+    for table in report.eval_tables(summary, title):
+        out.print(table)
+    out.print(f"model: {engine.config.describe()} ({weights}), device: {engine.device}", markup=False, style="dim")
+    if json_out:
+        document = report.eval_document(
+            summary,
+            records,
+            model=checkpoint.describe_file(weights),
+            data=str(data),
+            split=split,
+            perturbation={"jpeg": jpeg, "downscale": downscale},
+            device=engine.device,
+        )
+        report.write_json(document, json_out)
+    raise typer.Exit(3 if summary["errors"] else 0)
+
+
 def main() -> None:
     """Console-script entry point."""
     app(prog_name="glass")

@@ -103,3 +103,156 @@ class ModelConfig:
 
     def replace(self, **changes: Any) -> ModelConfig:
         return dataclasses.replace(self, **changes)
+
+
+BALANCE_MODES: tuple[str, ...] = ("sampler", "loss", "none")
+SELECT_METRICS: tuple[str, ...] = ("accuracy", "auroc", "loss")
+
+RUNTIME_KEYS = frozenset({"device", "workers", "cache_images", "quiet"})
+"""TrainConfig fields that change how a run executes but not what it computes: they may
+differ between a run and its resumption."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run needs, flat, so that a dict of hyperparameters (what
+    ``glass tune`` writes, or a JSON file passed with ``--config``) maps straight onto it.
+
+    For GLASS, AdamW gets three parameter groups: the global backbone (lr_global, wd_global),
+    the local backbone (lr_local, wd_local) and attention + head (lr_atten_class, no weight
+    decay). The baseline has a single group with lr_global and wd_global, as in the paper.
+    """
+
+    data: str = ""
+    name: str = ""
+    runs_dir: str = "runs"
+    # model
+    arch: Architecture = "glass"
+    global_backbone: str = "tf_efficientnet_lite0"
+    local_backbone: str = ""
+    """Empty: the same architecture as the global backbone (separate weights)."""
+    num_crops: int = 4
+    crop_size: int = 224
+    dropout: float = 0.1
+    attn_hidden: int = 128
+    pretrained: bool = True
+    global_weights: str = ""
+    """A timm-format weights file for the global backbone (offline use of hub models)."""
+    local_weights: str = ""
+    # data
+    train_split: str = "train"
+    val_split: str = "val"
+    val_fraction: float = 0.2
+    """Held-out share for data without a split column or train/val folders."""
+    limit_train: int = 0
+    """Train on a class-stratified slice of at most this many images (0: all)."""
+    limit_val: int = 0
+    balance: str = "sampler"
+    augment: bool = True
+    # optimisation
+    epochs: int = 10
+    batch_size: int = 16
+    lr_global: float = 2e-5
+    lr_local: float = 1e-4
+    lr_atten_class: float = 1e-4
+    wd_global: float = 1e-5
+    wd_local: float = 1e-5
+    min_lr: float = 1e-6
+    warmup_epochs: float = 0.5
+    label_smoothing: float = 0.1
+    amp: bool = True
+    """Mixed precision on CUDA (bfloat16 where supported); ignored on CPU."""
+    seed: int = 0
+    select_metric: str = "accuracy"
+    """Validation metric that picks the ``best`` checkpoint."""
+    # execution
+    device: str = "auto"
+    workers: int = 2
+    """Threads that decode and prepare images while the model trains."""
+    cache_images: bool = True
+    """Keep decoded training images in memory (decode once)."""
+    quiet: bool = False
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.arch in ARCHITECTURES, f"arch must be one of {ARCHITECTURES}, got {self.arch!r}"),
+            (self.balance in BALANCE_MODES, f"balance must be one of {BALANCE_MODES}, got {self.balance!r}"),
+            (self.select_metric in SELECT_METRICS, f"select_metric must be one of {SELECT_METRICS}, got {self.select_metric!r}"),
+            (self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}"),
+            (self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}"),
+            (self.num_crops >= 1 and self.crop_size >= 8, f"need num_crops >= 1 and crop_size >= 8, got {self.num_crops}, {self.crop_size}"),
+            (0.0 <= self.dropout < 1.0, f"dropout must lie in [0, 1), got {self.dropout}"),
+            (0.0 < self.val_fraction < 1.0, f"val_fraction must lie in (0, 1), got {self.val_fraction}"),
+            (0.0 <= self.label_smoothing < 1.0, f"label_smoothing must lie in [0, 1), got {self.label_smoothing}"),
+            (self.warmup_epochs >= 0, f"warmup_epochs must be >= 0, got {self.warmup_epochs}"),
+            (self.limit_train >= 0 and self.limit_val >= 0, "limit_train and limit_val must be >= 0"),
+            (self.workers >= 0, f"workers must be >= 0, got {self.workers}"),
+        ]
+        for key in ("lr_global", "lr_local", "lr_atten_class", "min_lr"):
+            checks.append((getattr(self, key) > 0, f"{key} must be positive, got {getattr(self, key)}"))
+        for key in ("wd_global", "wd_local"):
+            checks.append((getattr(self, key) >= 0, f"{key} must be >= 0, got {getattr(self, key)}"))
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+    @property
+    def local_name(self) -> str:
+        return self.local_backbone or self.global_backbone
+
+    def model_options(self) -> dict[str, Any]:
+        """The ModelConfig fields this run fixes (backbone names and normalisation aside)."""
+        return {
+            "num_crops": self.num_crops,
+            "crop_size": self.crop_size,
+            "dropout": self.dropout,
+            "attn_hidden": self.attn_hidden,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], base: TrainConfig | None = None) -> TrainConfig:
+        """``base`` (default: the defaults) with the keys of ``d`` replaced; unknown keys and
+        values of the wrong type are errors."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - set(fields))
+        if unknown:
+            raise ValueError(f"unknown training option(s): {', '.join(unknown)}")
+        base = base or cls()
+        kw = {}
+        for key, value in d.items():
+            kw[key] = _coerce(key, value, type(getattr(base, key)))
+        return dataclasses.replace(base, **kw)
+
+    @classmethod
+    def from_json(cls, text: str, base: TrainConfig | None = None) -> TrainConfig:
+        d = json.loads(text)
+        if not isinstance(d, dict):
+            raise ValueError("a training config must be a JSON object of option: value")
+        return cls.from_dict(d, base)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+
+def _coerce(key: str, value: Any, kind: type) -> Any:
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+    elif kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif kind is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif kind is str:
+        if isinstance(value, str):
+            return value
+    raise ValueError(f"option {key} expects {kind.__name__}, got {value!r}")

@@ -214,3 +214,74 @@ class RecordStream:
     def __exit__(self, *exc) -> None:
         self.close()
 
+
+# ---------------------------------------------------------------------------- glass eval
+
+EVAL_METRICS = (
+    ("accuracy", "accuracy"),
+    ("balanced_accuracy", "balanced accuracy"),
+    ("auroc", "AUROC"),
+    ("average_precision", "average precision"),
+    ("ece", "ECE (15 bins)"),
+    ("tpr_at_fpr_1", "TPR at 1% FPR"),
+    ("tpr_at_fpr_5", "TPR at 5% FPR"),
+    ("tpr", "TPR at threshold"),
+    ("fpr", "FPR at threshold"),
+)
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def eval_tables(summary: dict[str, Any], title: str) -> list[Table]:
+    """The overall metrics, then one table per breakdown (generator, family), then errors."""
+    overall = summary["overall"]
+    table = Table(title=Text(title), title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_row("images", f"{overall['n']} ({overall['n_real']} real, {overall['n_ai']} AI)")
+    for key, label in EVAL_METRICS:
+        table.add_row(label, _num(overall.get(key)))
+    tables = [table]
+    for key in ("generator", "family"):
+        groups = summary.get(f"by_{key}")
+        if not groups:
+            continue
+        t = Table(title=f"By {key} (AUROC: the group against every image of the other class)", title_justify="left")
+        for col, justify in ((key, "left"), ("class", "left"), ("n", "right"), ("accuracy", "right"), ("mean P(AI)", "right"), ("AUROC", "right")):
+            t.add_column(col, justify=justify, overflow="fold")
+        for name, g in groups.items():
+            t.add_row(Text(name), g["label"], str(g["n"]), _num(g["accuracy"]), _num(g["mean_p_ai"]), _num(g["auroc"]))
+        tables.append(t)
+    if summary["errors"]:
+        t = Table(title="Not scored", title_justify="left")
+        t.add_column("file", overflow="fold")
+        t.add_column("reason", overflow="fold")
+        for e in summary["errors"]:
+            t.add_row(display_path(e["path"]), e["error"])
+        tables.append(t)
+    return tables
+
+
+def eval_document(summary: dict[str, Any], records: Sequence[Any], **context: Any) -> dict[str, Any]:
+    """The JSON form of an evaluation: context (model, data, split, perturbation), the
+    metrics, and every file's score."""
+    return {
+        "schema": SCHEMA_VERSION,
+        "glass_version": __version__,
+        **context,
+        **summary,
+        "files": [
+            {
+                "path": r.path,
+                "label": "ai" if r.label else "real",
+                "p_ai": r.p_ai,
+                "sha256": r.sha256,
+                "generator": r.generator,
+                "family": r.family,
+                "error": r.error,
+            }
+            for r in records
+        ],
+    }

@@ -1,0 +1,262 @@
+"""Labelled image sets for training and evaluation, training augmentation, class balance.
+
+Two ways to describe a data set:
+
+- a folder with ``real/`` and ``fake/`` sub-folders (``ai/`` is accepted for ``fake/``), or
+  ``train/`` and ``val/`` folders that each hold ``real/`` and ``fake/``;
+- a manifest CSV (or a folder holding ``manifest.csv``, which then wins over the layout) with a header and the columns ``path,label`` and optionally ``split``,
+  ``generator``, ``family`` (more columns are ignored). Paths are relative to the CSV's
+  folder; labels are ``real``/``fake`` (``ai``, ``0``/``1`` also accepted).
+
+A folder without train/val sub-folders has no split of its own: ``assign_split`` then holds
+out a fixed fraction of files, chosen from a hash of each file's relative path, so the same
+files are "val" for ``glass train`` and for ``glass eval --split val``.
+
+Augmentation works on the PIL image before ``views.build_views``, so training sees exactly
+the preprocessing scan uses, applied to a perturbed picture. Every random choice comes from
+a generator seeded by (run seed, epoch, sample index): an epoch's inputs do not depend on
+worker threads, process count or whether the run was resumed.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+LABELS = {"real": 0, "0": 0, "fake": 1, "ai": 1, "1": 1}
+CLASS_NAMES = ("real", "fake")
+
+
+class DataError(ValueError):
+    """A data set that cannot be used; the message names the file and the reason."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: str
+    label: int
+    """0 real, 1 AI-generated."""
+    split: str | None = None
+    generator: str | None = None
+    family: str | None = None
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+def _image_files(folder: Path) -> list[Path]:
+    from .imageio import image_extensions
+
+    exts = image_extensions()
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in exts)
+
+
+def _class_folders(root: Path) -> dict[int, Path]:
+    found = {}
+    for name in ("real", "fake", "ai"):
+        if (root / name).is_dir():
+            label = LABELS[name]
+            if label in found:
+                raise DataError(f"{root}: has both fake/ and ai/; keep one")
+            found[label] = root / name
+    return found
+
+
+def _read_folder(root: Path) -> list[Sample]:
+    splits = [s for s in ("train", "val", "test") if (root / s).is_dir() and _class_folders(root / s)]
+    groups = [(s, root / s) for s in splits] if splits else [(None, root)]
+    samples: list[Sample] = []
+    for split, folder in groups:
+        classes = _class_folders(folder)
+        if set(classes) != {0, 1}:
+            raise DataError(f"{folder}: needs both real/ and fake/ sub-folders (or a manifest .csv)")
+        for label, sub in sorted(classes.items()):
+            samples.extend(Sample(str(p), label, split) for p in _image_files(sub))
+    if not samples:
+        raise DataError(f"{root}: no image files under real/ and fake/")
+    return samples
+
+
+def _read_manifest(path: Path) -> list[Sample]:
+    base = path.parent
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            header = [h.strip() for h in (reader.fieldnames or [])]
+            missing = [c for c in ("path", "label") if c not in header]
+            if missing:
+                raise DataError(f"{path}: manifest needs the columns path,label (missing: {', '.join(missing)})")
+            samples = []
+            for line, row in enumerate(reader, start=2):
+                row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
+                label = LABELS.get(row["label"].lower())
+                if label is None:
+                    raise DataError(f"{path}: line {line}: unknown label {row['label']!r} (use real or fake)")
+                if not row["path"]:
+                    raise DataError(f"{path}: line {line}: empty path")
+                file = Path(row["path"])
+                file = file if file.is_absolute() else base / file
+                samples.append(
+                    Sample(
+                        str(file),
+                        label,
+                        row.get("split") or None,
+                        row.get("generator") or None,
+                        row.get("family") or None,
+                    )
+                )
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{path}: cannot read manifest ({exc})") from None
+    if not samples:
+        raise DataError(f"{path}: manifest has no rows")
+    return samples
+
+
+def read_dataset(source: str | os.PathLike) -> list[Sample]:
+    """Every labelled sample a folder or manifest describes, in a stable order."""
+    p = Path(source)
+    if p.is_dir():
+        manifest = p / "manifest.csv"
+        if manifest.is_file():  # a manifest describes its folder better than its layout
+            return _read_manifest(manifest)
+        return _read_folder(p)
+    if p.is_file():
+        if p.suffix.lower() != ".csv":
+            raise DataError(f"{p}: expected a folder with real/ and fake/, or a manifest .csv")
+        return _read_manifest(p)
+    raise DataError(f"{p}: no such folder or manifest")
+
+
+def holdout_split(path: str, fraction: float) -> str:
+    """'val' for a fixed ``fraction`` of paths (by hash of the file name and its class folder),
+    else 'train'."""
+    key = "/".join(Path(path).parts[-2:]).encode()
+    bucket = int.from_bytes(hashlib.sha256(key).digest()[:8], "little") / 2**64
+    return "val" if bucket < fraction else "train"
+
+
+def assign_split(samples: Sequence[Sample], val_fraction: float) -> list[Sample]:
+    """Give split-less samples a deterministic train/val assignment; keep existing splits."""
+    if all(s.split for s in samples):
+        return list(samples)
+    return [s if s.split else replace(s, split=holdout_split(s.path, val_fraction)) for s in samples]
+
+
+def select(samples: Sequence[Sample], split: str | None) -> list[Sample]:
+    return list(samples) if split is None else [s for s in samples if s.split == split]
+
+
+def class_counts(samples: Sequence[Sample]) -> tuple[int, int]:
+    fake = sum(s.label for s in samples)
+    return len(samples) - fake, fake
+
+
+def stratified_slice(samples: Sequence[Sample], limit: int | None, seed: int) -> list[Sample]:
+    """At most ``limit`` samples, keeping the class proportions, chosen by ``seed``."""
+    if limit is None or limit >= len(samples):
+        return list(samples)
+    rng = np.random.default_rng([seed, 0x511CE])
+    real = [s for s in samples if s.label == 0]
+    fake = [s for s in samples if s.label == 1]
+    n_fake = round(limit * len(fake) / len(samples))
+    n_fake = min(max(n_fake, 1 if fake and limit > 1 else 0), len(fake))
+    n_real = min(limit - n_fake, len(real))
+    picked = [real[i] for i in rng.permutation(len(real))[:n_real]] + [fake[i] for i in rng.permutation(len(fake))[:n_fake]]
+    order = {id(s): i for i, s in enumerate(samples)}
+    return sorted(picked, key=lambda s: order[id(s)])
+
+
+# ---------------------------------------------------------------------------- balance
+
+
+def class_weights(samples: Sequence[Sample]) -> tuple[float, float]:
+    """Inverse-frequency weights (real, fake) that average to 1 over the samples."""
+    real, fake = class_counts(samples)
+    if not real or not fake:
+        return 1.0, 1.0
+    n = real + fake
+    return n / (2 * real), n / (2 * fake)
+
+
+def epoch_order(samples: Sequence[Sample], seed: int, epoch: int, balance: str) -> np.ndarray:
+    """Sample indices for one epoch (length ``len(samples)``).
+
+    ``balance="sampler"`` draws with replacement so both classes are equally likely;
+    otherwise a plain permutation.
+    """
+    rng = np.random.default_rng([seed, epoch, 0x0DE2])
+    n = len(samples)
+    if balance == "sampler":
+        w_real, w_fake = class_weights(samples)
+        p = np.array([w_fake if s.label else w_real for s in samples], dtype=np.float64)
+        return rng.choice(n, size=n, replace=True, p=p / p.sum())
+    return rng.permutation(n)
+
+
+# ---------------------------------------------------------------------------- augmentation
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Training perturbations, each applied with its probability, in this order:
+    random crop (random aspect), downscale, blur, JPEG re-encode, horizontal flip.
+
+    The crop breaks the "every fake is 1024x1024" geometry, the downscale teaches the local
+    branch about resized pictures, and the re-encode of both classes at random qualities
+    removes the quantisation-table shortcut (see train-v1's README)."""
+
+    crop_p: float = 0.3
+    crop_min: float = 0.6
+    """Smallest kept fraction of each side."""
+    downscale_p: float = 0.5
+    downscale_min: float = 0.25
+    """Smallest scale factor; 0.25 takes a 4000 px camera original to 1000 px."""
+    blur_p: float = 0.1
+    blur_max: float = 1.0
+    """Largest Gaussian blur radius in pixels."""
+    jpeg_p: float = 0.7
+    jpeg_min: int = 60
+    jpeg_max: int = 100
+    flip_p: float = 0.5
+
+    def apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
+        w, h = image.size
+        if rng.random() < self.crop_p:
+            cw = max(1, int(round(w * rng.uniform(self.crop_min, 1.0))))
+            ch = max(1, int(round(h * rng.uniform(self.crop_min, 1.0))))
+            left, top = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+            image = image.crop((left, top, left + cw, top + ch))
+        if rng.random() < self.downscale_p:
+            f = rng.uniform(self.downscale_min, 1.0)
+            size = (max(1, round(image.width * f)), max(1, round(image.height * f)))
+            image = image.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
+        if rng.random() < self.blur_p:
+            image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.1, self.blur_max)))
+        if rng.random() < self.jpeg_p:
+            image = jpeg_roundtrip(image, int(rng.integers(self.jpeg_min, self.jpeg_max + 1)))
+        if rng.random() < self.flip_p:
+            image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        return image
+
+
+def jpeg_roundtrip(image: Image.Image, quality: int) -> Image.Image:
+    return Image.open(io.BytesIO(jpeg_bytes(image, quality))).convert("RGB")
+
+
+def jpeg_bytes(image: Image.Image, quality: int) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="JPEG", quality=int(quality))
+    return buf.getvalue()
+
+
+def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
+    """The generator behind one training sample's augmentation and crop placement."""
+    return np.random.default_rng([seed, epoch, index, 0xA06])

@@ -1,0 +1,176 @@
+"""Score a labelled data set with a checkpoint and summarise how well it separates the classes.
+
+Each file is prepared exactly as ``glass scan`` prepares it: ``imageio.load_image``, then
+``views.build_views`` with the crop seed taken from the SHA-256 of the file's bytes. So an
+image's score here is the score scan gives the same file.
+
+Robustness options perturb each picture the way the world does, and then treat the result
+as a new file: ``downscale`` resizes by a factor, ``jpeg`` re-encodes at a quality. The
+perturbed picture is encoded to bytes (JPEG at that quality, or lossless PNG when only
+downscaled), decoded again and seeded from those bytes' SHA-256, which is what scan would
+do with the perturbed file saved to disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from PIL import Image
+
+from .data import Sample, jpeg_bytes
+from .imageio import LoadError, decode_image, load_image
+from .metrics import binary_metrics, group_metrics
+from .sampling import seed_from_digest
+from .views import Views, build_views, collate
+
+
+class EvalError(ValueError):
+    """Evaluation that cannot run as asked; one-line reason."""
+
+
+@dataclass
+class Perturbation:
+    jpeg: int | None = None
+    """Re-encode as JPEG at this quality (1-100)."""
+    downscale: float | None = None
+    """Resize both sides by this factor (0 < f <= 1) before any re-encode."""
+
+    def __post_init__(self) -> None:
+        if self.jpeg is not None and not 1 <= self.jpeg <= 100:
+            raise EvalError(f"--jpeg must be a quality from 1 to 100, got {self.jpeg}")
+        if self.downscale is not None and not 0.0 < self.downscale <= 1.0:
+            raise EvalError(f"--downscale must be a factor in (0, 1], got {self.downscale}")
+
+    @property
+    def active(self) -> bool:
+        return self.jpeg is not None or self.downscale is not None
+
+    def describe(self) -> str:
+        parts = []
+        if self.downscale is not None:
+            parts.append(f"downscaled x{self.downscale:g}")
+        if self.jpeg is not None:
+            parts.append(f"JPEG q{self.jpeg}")
+        return ", ".join(parts) or "as stored"
+
+    def apply(self, image: Image.Image, path: str) -> tuple[Image.Image, bytes]:
+        """(perturbed RGB image, the bytes of the file it stands for)."""
+        if self.downscale is not None and self.downscale < 1.0:
+            size = (max(1, round(image.width * self.downscale)), max(1, round(image.height * self.downscale)))
+            image = image.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
+        if self.jpeg is not None:
+            data = jpeg_bytes(image, self.jpeg)
+        else:
+            buf = io.BytesIO()
+            image.save(buf, format="PNG", compress_level=1)
+            data = buf.getvalue()
+        decoded, _ = decode_image(data, path)
+        return decoded, data
+
+
+@dataclass
+class Record:
+    path: str
+    label: int
+    generator: str | None = None
+    family: str | None = None
+    p_ai: float | None = None
+    error: str | None = None
+    sha256: str | None = None
+    """Of the file as stored (before any perturbation)."""
+
+
+def prepare(sample: Sample, config, perturb: Perturbation) -> tuple[Record, Views | None]:
+    record = Record(sample.path, sample.label, sample.generator, sample.family)
+    try:
+        loaded = load_image(sample.path)
+        record.sha256 = loaded.sha256
+        image, digest = loaded.image, loaded.digest
+        if perturb.active:
+            image, data = perturb.apply(image, sample.path)
+            digest = hashlib.sha256(data).digest()
+        return record, build_views(image, config, seed_from_digest(digest))
+    except LoadError as exc:
+        record.error = exc.reason
+    except Exception as exc:  # an exotic file must not end the evaluation
+        record.error = f"internal error while preparing views ({type(exc).__name__}: {exc})"
+    return record, None
+
+
+def predict(
+    samples: Sequence[Sample],
+    engine,
+    *,
+    perturb: Perturbation | None = None,
+    batch_size: int = 8,
+    workers: int = 2,
+    on_progress: Callable[[int], None] | None = None,
+) -> list[Record]:
+    """P(AI) for every sample (``engine``: anything with ``config`` and ``predict`` as in
+    engines.py). Unreadable files come back with ``error`` set and no score."""
+    perturb = perturb or Perturbation()
+    config = engine.config
+    records: list[Record] = []
+    pool = ThreadPoolExecutor(workers) if workers > 0 else None
+    try:
+        prepared = _bounded_map(pool, lambda s: prepare(s, config, perturb), samples, window=4 * batch_size)
+        pending: list[tuple[Record, Views]] = []
+
+        def flush():
+            g, c = collate([v for _, v in pending])
+            pred = engine.predict(g, c)
+            for i, (rec, _) in enumerate(pending):
+                rec.p_ai = float(pred.p_ai[i])
+            if on_progress:
+                on_progress(len(pending))
+            pending.clear()
+
+        for record, views in prepared:
+            records.append(record)
+            if views is None:
+                if on_progress:
+                    on_progress(1)
+                continue
+            pending.append((record, views))
+            if len(pending) >= batch_size:
+                flush()
+        if pending:
+            flush()
+    finally:
+        if pool:
+            pool.shutdown(wait=True)
+    return records
+
+
+def _bounded_map(pool, fn, items, window: int):
+    """``map(fn, items)`` in order, at most ``window`` items in flight (bounded memory)."""
+    if pool is None:
+        yield from (fn(x) for x in items)
+        return
+    ahead: deque = deque()
+    for item in items:
+        ahead.append(pool.submit(fn, item))
+        if len(ahead) >= window:
+            yield ahead.popleft().result()
+    while ahead:
+        yield ahead.popleft().result()
+
+
+def summarize(records: Sequence[Record], threshold: float) -> dict:
+    """Overall metrics, per-generator and per-family breakdowns (when the data names them),
+    and the unreadable files."""
+    scored = [r for r in records if r.p_ai is not None]
+    labels = [r.label for r in scored]
+    scores = [r.p_ai for r in scored]
+    out: dict = {"threshold": threshold, "overall": binary_metrics(labels, scores, threshold)}
+    for key in ("generator", "family"):
+        groups = [getattr(r, key) for r in scored]
+        if any(groups):
+            out[f"by_{key}"] = group_metrics(labels, scores, groups, threshold)
+    out["errors"] = [{"path": r.path, "error": r.error} for r in records if r.error]
+    return out

@@ -1,0 +1,50 @@
+"""Figures, rendered off-screen (matplotlib's Agg backend) to PNG bytes."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+
+def training_curves(history: Sequence, title: str = "") -> bytes:
+    """Loss, accuracy, AUROC and calibration error per epoch, as a 2x2 PNG.
+
+    ``history`` holds objects with the fields of ``train.EpochResult``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    epochs = [r.epoch for r in history]
+
+    def series(name):
+        return [float("nan") if getattr(r, name) is None else getattr(r, name) for r in history]
+
+    fig = Figure(figsize=(10, 7), dpi=100)
+    axes = fig.subplots(2, 2)
+    panels = [
+        (axes[0, 0], "loss", [("train_loss", "train"), ("val_loss", "val")]),
+        (axes[0, 1], "accuracy", [("train_acc", "train"), ("val_acc", "val"), ("val_balanced_acc", "val balanced")]),
+        (axes[1, 0], "val AUROC", [("val_auroc", "val")]),
+        (axes[1, 1], "val ECE (15 bins)", [("val_ece", "val")]),
+    ]
+    for ax, label, lines in panels:
+        for key, name in lines:
+            ax.plot(epochs, series(key), marker="o", label=name)
+        ax.set_title(label)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(True, alpha=0.3)
+        if len(lines) > 1:
+            ax.legend()
+    for r in history:
+        if r.best:
+            axes[0, 1].axvline(r.epoch, color="grey", alpha=0.25, linewidth=1)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
