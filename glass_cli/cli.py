@@ -127,7 +127,7 @@ def scan(
     report_html: Annotated[str | None, typer.Option("--report", metavar="FILE.html", help="Write a self-contained HTML report.")] = None,
     device: Annotated[Device, typer.Option(help="Where the model runs.")] = Device.auto,
     precision: Annotated[
-        Precision, typer.Option(help="Torch engine arithmetic: auto = bf16 on CUDA, fp32 on CPU.")
+        Precision, typer.Option(help="Torch engine arithmetic: auto = fp32; bf16/fp16 autocast on CUDA only.")
     ] = Precision.auto,
     engine_name: Annotated[
         Engine,
