@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from PIL import Image
@@ -26,7 +24,8 @@ from .data import Sample, jpeg_bytes
 from .imageio import LoadError, decode_image, load_image
 from .metrics import binary_metrics, group_metrics
 from .sampling import seed_from_digest
-from .views import Views, build_views, collate
+from .pipeline import batched, ordered_map
+from .views import Views, build_views
 
 
 class EvalError(ValueError):
@@ -115,50 +114,14 @@ def predict(
     engines.py). Unreadable files come back with ``error`` set and no score."""
     perturb = perturb or Perturbation()
     config = engine.config
+    ready = ordered_map(lambda s: prepare(s, config, perturb), samples, workers=workers, window=4 * batch_size)
     records: list[Record] = []
-    pool = ThreadPoolExecutor(workers) if workers > 0 else None
-    try:
-        prepared = _bounded_map(pool, lambda s: prepare(s, config, perturb), samples, window=4 * batch_size)
-        pending: list[tuple[Record, Views]] = []
-
-        def flush():
-            g, c = collate([v for _, v in pending])
-            pred = engine.predict(g, c)
-            for i, (rec, _) in enumerate(pending):
-                rec.p_ai = float(pred.p_ai[i])
-            if on_progress:
-                on_progress(len(pending))
-            pending.clear()
-
-        for record, views in prepared:
-            records.append(record)
-            if views is None:
-                if on_progress:
-                    on_progress(1)
-                continue
-            pending.append((record, views))
-            if len(pending) >= batch_size:
-                flush()
-        if pending:
-            flush()
-    finally:
-        if pool:
-            pool.shutdown(wait=True)
+    for record, _, p, _ in batched(ready, engine, batch_size):
+        record.p_ai = p
+        records.append(record)
+        if on_progress:
+            on_progress(1)
     return records
-
-
-def _bounded_map(pool, fn, items, window: int):
-    """``map(fn, items)`` in order, at most ``window`` items in flight (bounded memory)."""
-    if pool is None:
-        yield from (fn(x) for x in items)
-        return
-    ahead: deque = deque()
-    for item in items:
-        ahead.append(pool.submit(fn, item))
-        if len(ahead) >= window:
-            yield ahead.popleft().result()
-    while ahead:
-        yield ahead.popleft().result()
 
 
 def summarize(records: Sequence[Record], threshold: float) -> dict:

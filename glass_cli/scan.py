@@ -20,8 +20,9 @@ from PIL import Image
 
 from .evidence import Finding, read_evidence
 from .imageio import DEFAULT_MAX_PIXELS, LoadError, decode_image, read_bytes
+from .pipeline import batched, ordered_map
 from .sampling import seed_from_digest
-from .views import Views, build_views, collate
+from .views import Views, build_views
 from .walk import WalkError
 
 VERDICT_AI = "ai"
@@ -146,44 +147,6 @@ def default_workers() -> int:
     return max(1, cores)
 
 
-def prepared(
-    files: Iterable[Path | WalkError | str | os.PathLike],
-    config,
-    *,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-    explain: bool = False,
-    workers: int = 1,
-    window: int = 16,
-) -> Iterator[tuple[int, ScanResult, Views | None]]:
-    """(index, partial result, views or None) per file, in walk order.
-
-    With ``workers > 1`` files are read, hashed and decoded by a thread pool (Pillow, hashlib
-    and numpy release the GIL for the heavy parts) while the caller runs the model; at most
-    ``window`` files are in flight, so memory stays flat however many files there are.
-    """
-    def one(index: int, item) -> tuple[int, ScanResult, Views | None]:
-        if isinstance(item, WalkError):
-            return index, ScanResult(path=item.path, verdict=VERDICT_ERROR, error=item.reason), None
-        result, views = _prepare(Path(item), config, max_pixels, explain)
-        return index, result, views
-
-    if workers <= 1:
-        for index, item in enumerate(files):
-            yield one(index, item)
-        return
-    from collections import deque
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="glass-decode") as pool:
-        in_flight: deque = deque()
-        for index, item in enumerate(files):
-            in_flight.append(pool.submit(one, index, item))
-            if len(in_flight) >= max(window, workers):
-                yield in_flight.popleft().result()
-        while in_flight:
-            yield in_flight.popleft().result()
-
-
 def scan(
     files: Iterable[Path | WalkError | str | os.PathLike],
     engine,
@@ -198,8 +161,8 @@ def scan(
 
     Yields one ScanResult per file: errors at once, good files when their batch has run.
     ``decision`` defaults to the model's own threshold. With ``explain`` each result carries
-    an Explanation (preview image and crops) for overlays and reports. ``workers`` decode
-    threads prepare files ahead of the model (see ``prepared``); results do not depend on it.
+    an Explanation (preview image and crops) for overlays and reports. ``workers`` threads
+    read and decode files ahead of the model; results do not depend on it.
     """
     if batch_size < 1:
         raise ScanError("--batch-size must be at least 1")
@@ -208,28 +171,21 @@ def scan(
     config = engine.config
     decision = decision or Decision(config.threshold)
     model_id = getattr(engine, "model_id", None)
-    pending: list[tuple[ScanResult, Views]] = []
 
-    def flush() -> Iterator[ScanResult]:
-        g, c = collate([v for _, v in pending])
-        pred = engine.predict(g, c)
-        for i, (result, views) in enumerate(pending):
-            p = float(pred.p_ai[i])
-            result.p_ai, result.threshold, result.verdict = p, decision.threshold, decision.verdict(p)
-            if pred.attention is not None and views.plan is not None:
-                result.crops = [CropScore(box, float(w)) for box, w in zip(views.plan.boxes, pred.attention[i])]
-            yield result
-        pending.clear()
+    def prepare(indexed) -> tuple[ScanResult, Views | None]:
+        index, item = indexed
+        if isinstance(item, WalkError):
+            result, views = ScanResult(path=item.path, verdict=VERDICT_ERROR, error=item.reason), None
+        else:
+            result, views = _prepare(Path(item), config, max_pixels, explain)
+        result.index, result.model_id = index, model_id
+        return result, views
 
     window = max(2 * batch_size, 2 * workers)
-    for index, result, views in prepared(files, config, max_pixels=max_pixels, explain=explain,
-                                         workers=workers, window=window):
-        result.index, result.model_id = index, model_id
-        if views is None:
-            yield result
-            continue
-        pending.append((result, views))
-        if len(pending) >= batch_size:
-            yield from flush()
-    if pending:
-        yield from flush()
+    ready = ordered_map(prepare, enumerate(files), workers=workers, window=window)
+    for result, views, p, attention in batched(ready, engine, batch_size):
+        if p is not None:
+            result.p_ai, result.threshold, result.verdict = p, decision.threshold, decision.verdict(p)
+            if attention is not None and views.plan is not None:
+                result.crops = [CropScore(box, float(w)) for box, w in zip(views.plan.boxes, attention)]
+        yield result
