@@ -467,6 +467,13 @@ def eval_command(
     downscale: Annotated[float | None, typer.Option(help="Resize every image by this factor (0-1] first.")] = None,
     threshold: Annotated[float | None, typer.Option(help="Decision threshold on P(AI). Default: the model's.", min=0.0, max=1.0)] = None,
     json_out: Annotated[str | None, typer.Option("--json", help="Write metrics and per-file scores as JSON ('-' = stdout).")] = None,
+    calibrate: Annotated[
+        bool, typer.Option("--calibrate", help="Pick the threshold that keeps the false-positive rate on these reals at --target-fpr; save a calibrated copy of the checkpoint.")
+    ] = False,
+    target_fpr: Annotated[float, typer.Option(help="False-positive rate on real images that --calibrate aims at.")] = 0.05,
+    calibrated_out: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Where --calibrate writes the copy. Default: WEIGHTS-calibrated.safetensors beside the original.")
+    ] = None,
     val_fraction: Annotated[float, typer.Option(help="Held-out share that defines 'val' for data without a split (as in glass train).")] = 0.2,
     device: Annotated[Device, typer.Option(help="Where the model runs.")] = Device.auto,
     batch_size: Annotated[int, typer.Option(help="Images per model call.", min=1)] = 8,
@@ -483,6 +490,7 @@ def eval_command(
     from .data import DataError, assign_split, read_dataset, select
     from .engines import EngineError, TorchEngine
     from .evaluate import EvalError, Perturbation, predict, summarize
+    from .evaluate import calibrate as calibrate_threshold
     from .models.backbones import BackboneError
 
     out = err if json_out == "-" else Console(highlight=False)
@@ -508,6 +516,13 @@ def eval_command(
                 chosen, engine, perturb=perturb, batch_size=batch_size, workers=workers, on_progress=lambda n: progress.advance(task, n)
             )
         summary = summarize(records, thr)
+        if calibrate:
+            calibration = calibrate_threshold(records, target_fpr)
+            calibration.update(data=str(data), split=split, perturbation=perturb.describe(), source=str(weights))
+            target = calibrated_out or Path(str(checkpoint.paths_for(weights)[0]).removesuffix(".safetensors") + "-calibrated")
+            saved = checkpoint.save(
+                engine.model, engine.config.replace(threshold=calibration["threshold"], calibration=calibration), target
+            )
     except (DataError, EvalError, checkpoint.CheckpointError, EngineError, BackboneError) as exc:
         if debug:
             raise
@@ -530,6 +545,13 @@ def eval_command(
             device=engine.device,
         )
         report.write_json(document, json_out)
+    if calibrate:
+        tpr = "n/a" if calibration["tpr"] is None else f"{calibration['tpr']:.3f}"
+        out.print(
+            f"calibrated threshold {calibration['threshold']:.6g}: FPR {calibration['fpr']:.3f} on {calibration['real']} real images "
+            f"(target {target_fpr:g}), TPR {tpr} on {calibration['fake']} AI images; written to {saved}",
+            markup=False, soft_wrap=True,
+        )
     raise typer.Exit(3 if summary["errors"] else 0)
 
 

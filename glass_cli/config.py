@@ -54,6 +54,9 @@ class ModelConfig:
     classes: tuple[str, str] = CLASSES
     threshold: float = 0.5
     """Decision threshold on P(AI) that scan uses unless told otherwise."""
+    calibration: dict[str, Any] | None = None
+    """How ``threshold`` was chosen, when ``glass eval --calibrate`` chose it (target FPR,
+    data, counts, achieved FPR/TPR)."""
     glass_version: str = __version__
 
     def __post_init__(self) -> None:

@@ -18,6 +18,7 @@ import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from PIL import Image
 
 from .data import Sample, jpeg_bytes
@@ -137,3 +138,24 @@ def summarize(records: Sequence[Record], threshold: float) -> dict:
             out[f"by_{key}"] = group_metrics(labels, scores, groups, threshold)
     out["errors"] = [{"path": r.path, "error": r.error} for r in records if r.error]
     return out
+
+
+def calibrate(records: Sequence[Record], target_fpr: float) -> dict:
+    """The lowest threshold whose false-positive rate on the real images in ``records`` is at
+    most ``target_fpr``, with what it achieves there (FPR and TPR on the same images).
+
+    A file is flagged when P(AI) >= threshold, so the threshold sits just above the score of
+    the highest-scoring real image that must not be flagged.
+    """
+    if not 0.0 <= target_fpr < 1.0:
+        raise EvalError(f"--target-fpr must lie in [0, 1), got {target_fpr}")
+    real = sorted((r.p_ai for r in records if r.p_ai is not None and r.label == 0), reverse=True)
+    fake = [r.p_ai for r in records if r.p_ai is not None and r.label == 1]
+    if not real:
+        raise EvalError("calibration needs real images with scores; none were scored")
+    allowed = int(target_fpr * len(real) + 1e-9)  # real images that may score at or above the threshold
+    threshold = 0.0 if allowed >= len(real) else min(1.0, float(np.nextafter(real[allowed], 2.0)))
+    fpr = sum(p >= threshold for p in real) / len(real)
+    tpr = sum(p >= threshold for p in fake) / len(fake) if fake else None
+    return {"threshold": threshold, "target_fpr": target_fpr, "fpr": fpr, "tpr": tpr,
+            "real": len(real), "fake": len(fake)}

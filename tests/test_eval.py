@@ -102,3 +102,25 @@ def test_eval_errors(runner, tiny_data, weights, args, message):
     result = runner.invoke(app, [*base, *args])
     assert result.exit_code == 2
     assert result.stderr.strip() == "glass: error: " + message.format(data=tiny_data)
+
+
+def test_calibrate_writes_a_copy_with_the_threshold(runner, tiny_data, weights, tmp_path):
+    from glass_cli import checkpoint
+
+    out = tmp_path / "calibrated"
+    _, ev = run_json(runner, ["eval", str(tiny_data), "--weights", str(weights)])
+    real = sorted((f["p_ai"] for f in ev["files"] if f["label"] == "real"), reverse=True)
+    result = runner.invoke(app, ["eval", str(tiny_data), "--weights", str(weights), "--calibrate", "--target-fpr", "0.125", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    cfg = checkpoint.read_config(out.with_suffix(".safetensors"))
+    original = checkpoint.read_config(weights)
+    # 16 reals, 12.5% -> 2 may be flagged: the threshold sits just above the third-highest real
+    assert real[2] < cfg.threshold <= real[2] + 1e-6 and cfg.threshold <= real[1]
+    assert cfg.calibration["fpr"] == 2 / 16 and cfg.calibration["target_fpr"] == 0.125 and cfg.calibration["real"] == 16
+    assert cfg.replace(threshold=original.threshold, calibration=None) == original  # nothing else changed
+    assert checkpoint.read_config(weights).threshold == original.threshold  # the original is untouched
+    assert f"calibrated threshold {cfg.threshold:.6g}: FPR 0.125 on 16 real images (target 0.125)" in result.stdout
+    _, sc = run_json(runner, ["scan", str(tiny_data / "real"), "--weights", str(out.with_suffix(".safetensors"))])
+    assert sc["threshold"] == cfg.threshold and sc["summary"]["flagged"] == 2
+    bad = runner.invoke(app, ["eval", str(tiny_data), "--weights", str(weights), "--calibrate", "--target-fpr", "1.5"])
+    assert bad.exit_code == 2 and bad.stderr.strip() == "glass: error: --target-fpr must lie in [0, 1), got 1.5"
