@@ -657,20 +657,21 @@ def report(study, opts: TuneOptions, base: TrainConfig) -> TuneResult:
     return result
 
 
-def best_table(result: TuneResult, metric: str, top: int = 10):
-    """A rich Table of the study's best completed trials."""
+def best_table(result: TuneResult, metric: str, top: int = 5):
+    """A rich Table of the study's best completed trials, one column per trial (so that it
+    fits a terminal however many parameters the space has)."""
     from rich.table import Table
 
     complete = sorted((r for r in result.rows if r.state == "complete"), key=lambda r: (-r.value, r.number))[:top]
     params = sorted({k for r in complete for k in r.params})
     table = Table(title=f"best trials of study {result.study}", title_justify="left")
-    table.add_column("trial", justify="right")
-    table.add_column(METRIC_NAMES[metric], justify="right")
-    table.add_column("epoch", justify="right")
-    for name in params:
-        table.add_column(name, justify="right")
+    table.add_column("", style="bold")
     for r in complete:
-        table.add_row(str(r.number), f"{r.value:.4f}", str(r.best_epoch or ""), *[_fmt(r.params.get(k, "")) for k in params])
+        table.add_column(f"trial {r.number}", justify="right")
+    table.add_row(METRIC_NAMES[metric], *[f"{r.value:.4f}" for r in complete])
+    table.add_row("best epoch", *[str(r.best_epoch or "") for r in complete])
+    for name in params:
+        table.add_row(name, *[_fmt(r.params.get(name, "")) for r in complete])
     return table
 
 
