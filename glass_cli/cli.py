@@ -446,6 +446,145 @@ def train(
         typer.echo("\n".join(lines))
 
 
+TUNE_EPILOG = """[bold]Examples[/bold]
+
+  glass tune ../shared/data/train-v1 --backbone tf_efficientnet_lite0 --n-trials 100
+
+  glass tune data/ --baseline --backbone resnet50 --n-trials 50 --space my-space.json
+
+  glass tune data/ --backbone vit_base_patch16_224 --n-trials 100 --storage postgresql://user:pw@db/optuna   (one line per worker, any machine)
+
+  glass train --config runs/tune/glass-tf_efficientnet_lite0/best-config.json --epochs 50
+
+--n-trials is the study's target: run the same command again after an interrupt and it finishes the remaining trials; interrupted trials are retried with the same parameters. Flags such as --batch-size fix an option for every trial and remove it from the space.
+
+[bold]Exit codes[/bold]: 0 the study has a best trial; 1 no trial completed, or this process stopped after repeated failures; 2 usage or fatal error; 130 interrupted (run the same command to continue).
+"""
+
+# glass tune flag -> TrainConfig field, for options fixed in every trial
+_TUNE_FIELDS = {
+    "local_backbone": "local_backbone",
+    "batch_size": "batch_size",
+    "num_crops": "num_crops",
+    "crop_size": "crop_size",
+    "seed": "seed",
+    "augment": "augment",
+    "limit_train": "limit_train",
+    "limit_val": "limit_val",
+    "val_fraction": "val_fraction",
+    "cache": "cache_images",
+    "workers": "workers",
+}
+
+
+class Metric(str, Enum):
+    accuracy = "accuracy"
+    auroc = "auroc"
+
+
+@app.command(epilog=TUNE_EPILOG)
+def tune(
+    data: Annotated[Path, typer.Argument(help="Training data, as for glass train: a folder with real/ and fake/, or a manifest .csv.", show_default=False)],
+    n_trials: Annotated[int, typer.Option("--n-trials", help="Trials the study should hold when done (all workers together; the paper: 100 GLASS, 50 baseline).", min=1, show_default=False)],
+    backbone: Annotated[str, typer.Option(help="timm model name (global backbone, and local unless --local-backbone).")] = "tf_efficientnet_lite0",
+    baseline: Annotated[bool, typer.Option("--baseline", help="Tune the resize-only baseline (the paper's baseline space).")] = False,
+    timeout: Annotated[float | None, typer.Option(help="Start no new trial after this many seconds (the running one finishes).", min=0)] = None,
+    study: Annotated[str | None, typer.Option(help="Study name. Default: ARCH-BACKBONE, e.g. glass-tf_efficientnet_lite0.", show_default=False)] = None,
+    storage: Annotated[str | None, typer.Option(help="Optuna RDB URL shared by all workers (postgresql://..., mysql://..., sqlite:///...). Default: sqlite:///RUNS_DIR/tune/STUDY.db.", show_default=False)] = None,
+    space: Annotated[Path | None, typer.Option(help="Search space file (JSON, or YAML with PyYAML) replacing the paper's space.")] = None,
+    metric: Annotated[Metric, typer.Option(help="Validation metric to maximise (best epoch of each trial).")] = Metric.accuracy,
+    epochs: Annotated[int, typer.Option(help="Epochs per trial: Hyperband's maximum (the paper: 25).", min=1)] = 25,
+    min_epochs: Annotated[int | None, typer.Option(help="Hyperband's minimum epochs before pruning. Default: epochs // 5.", min=1, show_default=False)] = None,
+    runs_dir: Annotated[str, typer.Option(help="Folder for the study database, trial runs and reports (RUNS_DIR/tune/).")] = "runs",
+    sampler_seed: Annotated[int, typer.Option(help="TPE sampler seed (the paper: 606).")] = 606,
+    stale_after: Annotated[int, typer.Option(help="Seconds without a heartbeat after which a running trial counts as lost (process killed) and is retried.", min=2)] = 120,
+    keep_checkpoints: Annotated[bool, typer.Option("--keep-checkpoints", help="Keep each trial's best checkpoint (default: only config, metrics and curves).")] = False,
+    local_backbone: Annotated[str | None, typer.Option(help="timm model for the crops. Default: same as --backbone.", show_default=False)] = None,
+    backbone_weights: Annotated[Path | None, typer.Option(help="timm-format weights for the global backbone.")] = None,
+    local_backbone_weights: Annotated[Path | None, typer.Option(help="timm-format weights for the local backbone.")] = None,
+    no_pretrained: Annotated[bool, typer.Option("--no-pretrained", help="Start both backbones from random weights.")] = False,
+    batch_size: Annotated[int | None, typer.Option(help="Fix the batch size (removes it from the space).", min=1, show_default=False)] = None,
+    num_crops: Annotated[int | None, typer.Option("--crops", "-k", help="Fix K (removes it from the space).", min=1, show_default=False)] = None,
+    crop_size: Annotated[int | None, typer.Option(help="S, side of the global view and of each crop. Default: 224.", min=8, show_default=False)] = None,
+    seed: Annotated[int | None, typer.Option(help="Training seed of every trial. Default: 0.", show_default=False)] = None,
+    augment: Annotated[bool | None, typer.Option("--augment/--no-augment", help="Training augmentation. Default: augment.", show_default=False)] = None,
+    balance: Annotated[Balance | None, typer.Option(help="Class balance: weighted sampler, loss weights, or none. Default: sampler.", show_default=False)] = None,
+    limit_train: Annotated[int | None, typer.Option(help="Train every trial on a class-stratified slice of N images.", min=1)] = None,
+    limit_val: Annotated[int | None, typer.Option(help="Validate every trial on a class-stratified slice of N images.", min=1)] = None,
+    val_fraction: Annotated[float | None, typer.Option(help="Held-out share for data without a split. Default: 0.2.", show_default=False)] = None,
+    cache: Annotated[bool | None, typer.Option("--cache/--no-cache", help="Keep decoded training images in memory. Default: cache.", show_default=False)] = None,
+    device: Annotated[Device | None, typer.Option(help="Default: auto.", show_default=False)] = None,
+    workers: Annotated[int | None, typer.Option(help="Image preparation threads. Default: 2.", show_default=False, min=0)] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks and Optuna's own log.")] = False,
+) -> None:
+    """Search hyperparameters with Optuna (TPE + Hyperband, as in the paper); resumable, any number of workers.
+
+    Each trial is a glass train run of up to --epochs epochs, pruned early when it falls behind. At the end: a table of the best trials, RUNS_DIR/tune/STUDY/best-config.json (a glass train --config file), trials.csv, history.png and importance.png.
+    """
+    from .data import DataError
+    from .space import Space, SpaceError
+    from .train import TrainError
+    from .tune import METRIC_NAMES, TuneError, TuneOptions, best_table, run_study, summary_line
+
+    given = dict(locals())
+    result = None
+    try:
+        fixed = {key: given[flag] for flag, key in _TUNE_FIELDS.items() if given[flag] is not None}
+        if no_pretrained:
+            fixed["pretrained"] = False
+        if backbone_weights is not None:
+            fixed["global_weights"] = str(backbone_weights)
+        if local_backbone_weights is not None:
+            fixed["local_weights"] = str(local_backbone_weights)
+        if balance is not None:
+            fixed["balance"] = balance.value
+        if device is not None:
+            fixed["device"] = device.value
+        options = TuneOptions(
+            data=str(data),
+            backbone=backbone,
+            arch="baseline" if baseline else "glass",
+            n_trials=n_trials,
+            timeout=timeout,
+            study=study or "",
+            storage=storage or "",
+            space=Space.load(space) if space is not None else None,
+            metric=metric.value,
+            epochs=epochs,
+            min_epochs=min_epochs or 0,
+            runs_dir=runs_dir,
+            sampler_seed=sampler_seed,
+            stale_after=stale_after,
+            keep_checkpoints=keep_checkpoints,
+            train=fixed,
+        )
+        result = run_study(options, console=err, debug=debug)
+    except (TuneError, SpaceError, TrainError, DataError, ValueError) as exc:
+        if debug:
+            raise
+        raise fail(str(exc)) from None
+    except KeyboardInterrupt:
+        raise fail("interrupted; run the same command to continue the study (the interrupted trial is retried)", 130) from None
+    except Exception as exc:  # a bug: say what, keep the traceback for --debug
+        if debug:
+            raise
+        raise fail(f"unexpected {type(exc).__name__}: {exc} (run again with --debug for the traceback)") from None
+
+    if result.best is not None:
+        Console(highlight=False).print(best_table(result, options.metric))
+    lines = [summary_line(result)]
+    if result.stop_reason:
+        lines.append(f"stopped: {result.stop_reason}")
+    lines += [note for note in result.notes if note.startswith(("no completed", "importance"))]
+    if result.best is not None:
+        best = result.best
+        lines.append(f"best: trial {best.number}, {METRIC_NAMES[options.metric]} {best.value:.4f} (epoch {best.best_epoch})")
+        lines.append(f"best config: {result.best_config}  (glass train --config {result.best_config})")
+    lines += [f"wrote {path}" for path in result.files]
+    typer.echo("\n".join(lines))
+    raise typer.Exit(1 if result.best is None or result.gave_up else 0)
+
+
 EVAL_EPILOG = """[bold]Examples[/bold]
 
   glass eval ../shared/data/train-v1 --weights runs/lite0/best.safetensors --split val

@@ -48,3 +48,35 @@ def training_curves(history: Sequence, title: str = "") -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
+
+
+def _axes_png(ax) -> bytes:
+    fig = ax.figure
+    fig.set_size_inches(9, 5.5)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def study_history(study, target_name: str) -> bytes:
+    """Optuna's optimisation-history plot (every completed trial's value and the best so far)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    from optuna.visualization.matplotlib import plot_optimization_history
+
+    return _axes_png(plot_optimization_history(study, target_name=target_name))
+
+
+def study_importance(study, target_name: str) -> bytes:
+    """Optuna's hyperparameter-importance plot; needs at least two completed trials."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    from optuna.visualization.matplotlib import plot_param_importances
+
+    return _axes_png(plot_param_importances(study, target_name=target_name))

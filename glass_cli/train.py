@@ -141,6 +141,44 @@ class ImageStore:
         return item
 
 
+def read_splits(config: TrainConfig) -> tuple[list[Sample], list[Sample]]:
+    """The run's training and validation samples (after ``limit_train``/``limit_val``);
+    TrainError when the data is missing or a split lacks one of the classes."""
+    if not config.data:
+        raise TrainError("no training data given (a folder with real/ and fake/, or a manifest .csv)")
+    try:
+        samples = assign_split(read_dataset(config.data), config.val_fraction)
+    except DataError as exc:
+        raise TrainError(str(exc)) from None
+    train = stratified_slice(select(samples, config.train_split), config.limit_train or None, config.seed)
+    val = stratified_slice(select(samples, config.val_split), config.limit_val or None, config.seed)
+    for split, part in ((config.train_split, train), (config.val_split, val)):
+        real, fake = class_counts(part)
+        if not real or not fake:
+            raise TrainError(f"{config.data}: the {split!r} split needs real and fake images, has {real} real and {fake} fake")
+    return train, val
+
+
+def build_model(config: TrainConfig):
+    """A fresh (model, ModelConfig) for the run's architecture and backbones; TrainError when a
+    backbone or its weights are unavailable."""
+    from .models import new_model
+    from .models.backbones import BackboneError
+
+    try:
+        return new_model(
+            config.arch,
+            config.global_backbone,
+            config.local_name,
+            pretrained=config.pretrained,
+            global_weights=config.global_weights or None,
+            local_weights=config.local_weights or None,
+            **config.model_options(),
+        )
+    except BackboneError as exc:
+        raise TrainError(str(exc)) from None
+
+
 # ---------------------------------------------------------------------------- the trainer
 
 
@@ -172,14 +210,14 @@ class Trainer:
         np.random.seed(config.seed % 2**32)
         torch.manual_seed(config.seed)
 
-        self.train_set, self.val_set = self._read_data(config)
+        self.train_set, self.val_set = read_splits(config)
         self.store = ImageStore(config.cache_images)
         self._val_views: dict[str, Views] = {}
         self._pool = ThreadPoolExecutor(config.workers) if config.workers > 0 else None
         if config.cache_images:
             self._decode_all()
 
-        self.model, self.model_config = self._build_model(config)
+        self.model, self.model_config = build_model(config)
         self.model.to(self.device).to(memory_format=torch.channels_last)
         self.net = self.model
         if self.world > 1:
@@ -254,38 +292,6 @@ class Trainer:
             import torch.distributed as dist
 
             dist.barrier()
-
-    def _read_data(self, config: TrainConfig) -> tuple[list[Sample], list[Sample]]:
-        if not config.data:
-            raise TrainError("no training data given (a folder with real/ and fake/, or a manifest .csv)")
-        try:
-            samples = assign_split(read_dataset(config.data), config.val_fraction)
-        except DataError as exc:
-            raise TrainError(str(exc)) from None
-        train = stratified_slice(select(samples, config.train_split), config.limit_train or None, config.seed)
-        val = stratified_slice(select(samples, config.val_split), config.limit_val or None, config.seed)
-        for split, part in ((config.train_split, train), (config.val_split, val)):
-            real, fake = class_counts(part)
-            if not real or not fake:
-                raise TrainError(f"{config.data}: the {split!r} split needs real and fake images, has {real} real and {fake} fake")
-        return train, val
-
-    def _build_model(self, config: TrainConfig):
-        from .models import new_model
-        from .models.backbones import BackboneError
-
-        try:
-            return new_model(
-                config.arch,
-                config.global_backbone,
-                config.local_name,
-                pretrained=config.pretrained,
-                global_weights=config.global_weights or None,
-                local_weights=config.local_weights or None,
-                **config.model_options(),
-            )
-        except BackboneError as exc:
-            raise TrainError(str(exc)) from None
 
     def _build_optimizer(self, config: TrainConfig):
         import torch
