@@ -454,6 +454,8 @@ EVAL_EPILOG = """[bold]Examples[/bold]
 
   glass eval data/manifest.csv --weights model.safetensors --downscale 0.5 --json eval.json
 
+  glass eval data/ --weights model.safetensors --long-side 512    (real photos as the web shows them)
+
 [bold]Exit codes[/bold]: 0 every file scored; 2 usage or fatal error; 3 some files could not be read (they are listed and left out of the metrics).
 """
 
@@ -465,6 +467,9 @@ def eval_command(
     split: Annotated[str | None, typer.Option(help="Only this split (e.g. val). Default: every image.")] = None,
     jpeg: Annotated[int | None, typer.Option(help="Re-encode every image as JPEG at this quality first.", min=1, max=100)] = None,
     downscale: Annotated[float | None, typer.Option(help="Resize every image by this factor (0-1] first.")] = None,
+    long_side: Annotated[
+        int | None, typer.Option(help="Shrink images whose long side exceeds N pixels to N (smaller ones are scored as stored).", min=8)
+    ] = None,
     threshold: Annotated[float | None, typer.Option(help="Decision threshold on P(AI). Default: the model's.", min=0.0, max=1.0)] = None,
     json_out: Annotated[str | None, typer.Option("--json", help="Write metrics and per-file scores as JSON ('-' = stdout).")] = None,
     calibrate: Annotated[
@@ -497,7 +502,7 @@ def eval_command(
     try:
         if not 0.0 < val_fraction < 1.0:
             raise EvalError(f"--val-fraction must lie in (0, 1), got {val_fraction}")
-        perturb = Perturbation(jpeg=jpeg, downscale=downscale)
+        perturb = Perturbation(jpeg=jpeg, downscale=downscale, long_side=long_side)
         samples = assign_split(read_dataset(data), val_fraction)
         chosen = select(samples, split)
         if not chosen:
@@ -541,7 +546,7 @@ def eval_command(
             model=checkpoint.describe_file(weights),
             data=str(data),
             split=split,
-            perturbation={"jpeg": jpeg, "downscale": downscale},
+            perturbation=perturb.to_dict(),
             device=engine.device,
         )
         report.write_json(document, json_out)
