@@ -330,6 +330,49 @@ _TRAIN_FIELDS = {
 }
 
 
+def _training_options(given: dict) -> dict:
+    """TrainConfig fields from the defaults, then --config FILE, then the flags given
+    (``given``: a command's parameters by name; flags a command lacks are skipped)."""
+    import json
+
+    from .config import TrainConfig
+    from .train import TrainError
+
+    options: dict = {}
+    config_file = given.get("config_file")
+    if config_file is not None:
+        try:
+            options = json.loads(config_file.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise TrainError(f"{config_file}: cannot read ({exc.strerror or exc})") from None
+        except json.JSONDecodeError as exc:
+            raise TrainError(f"{config_file}: not valid JSON ({exc})") from None
+        if not isinstance(options, dict):
+            raise TrainError(f"{config_file}: expected a JSON object of option: value")
+        try:
+            TrainConfig.from_dict(options)
+        except ValueError as exc:
+            raise TrainError(f"{config_file}: {exc}") from None
+    for flag, key in _TRAIN_FIELDS.items():
+        if given.get(flag) is not None:
+            options[key] = given[flag]
+    if given.get("data") is not None:
+        options["data"] = str(given["data"])
+    if given.get("baseline"):
+        options["arch"] = "baseline"
+    if given.get("no_pretrained"):
+        options["pretrained"] = False
+    if given.get("backbone_weights") is not None:
+        options["global_weights"] = str(given["backbone_weights"])
+    if given.get("local_backbone_weights") is not None:
+        options["local_weights"] = str(given["local_backbone_weights"])
+    if given.get("balance") is not None:
+        options["balance"] = given["balance"].value
+    if given.get("device") is not None:
+        options["device"] = given["device"].value
+    return options
+
+
 @app.command(epilog=TRAIN_EPILOG)
 def train(
     data: Annotated[
@@ -373,45 +416,13 @@ def train(
 
     Each epoch writes metrics.csv, curves.png, the best and last checkpoints and the resume state. Exit codes: 0 done; 2 usage or fatal error.
     """
-    import json
-
     from .config import TrainConfig
     from .data import DataError
     from .train import TrainError, Trainer, check_resume_options, load_run_config
 
     given = dict(locals())
     try:
-        options: dict = {}
-        if config_file is not None:
-            try:
-                options = json.loads(config_file.read_text(encoding="utf-8"))
-            except OSError as exc:
-                raise TrainError(f"{config_file}: cannot read ({exc.strerror or exc})") from None
-            except json.JSONDecodeError as exc:
-                raise TrainError(f"{config_file}: not valid JSON ({exc})") from None
-            if not isinstance(options, dict):
-                raise TrainError(f"{config_file}: expected a JSON object of option: value")
-            try:
-                TrainConfig.from_dict(options)
-            except ValueError as exc:
-                raise TrainError(f"{config_file}: {exc}") from None
-        for flag, key in _TRAIN_FIELDS.items():
-            if given[flag] is not None:
-                options[key] = given[flag]
-        if data is not None:
-            options["data"] = str(data)
-        if baseline:
-            options["arch"] = "baseline"
-        if no_pretrained:
-            options["pretrained"] = False
-        if backbone_weights is not None:
-            options["global_weights"] = str(backbone_weights)
-        if local_backbone_weights is not None:
-            options["local_weights"] = str(local_backbone_weights)
-        if balance is not None:
-            options["balance"] = balance.value
-        if device is not None:
-            options["device"] = device.value
+        options = _training_options(given)
         if resume:
             if not options.get("name"):
                 raise TrainError("--resume needs the --name of the run to continue")
