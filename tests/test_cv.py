@@ -188,23 +188,16 @@ def test_a_changed_recipe_needs_another_name(cv_run, family_data, runner):
     )
 
 
-def test_fold_killed_before_its_first_epoch_starts_over(family_data, tmp_path):
-    config = _tiny_config(family_data, tmp_path).replace(name="restart")
-    options = CvOptions(folds=2, real_sizes=(48,))
-    stop = RuntimeError("stop after the first fold")
-
-    def halt(fold):
-        raise stop
-
-    with pytest.raises(RuntimeError):
-        run_cv(config, options, on_fold=halt)
-    root = tmp_path / "cv" / "restart"
-    assert (root / "fold-1" / "heldout.json").is_file() and not (root / "fold-2").exists()
+def test_fold_killed_before_its_first_epoch_starts_over(cv_run, family_data):
+    root, _ = cv_run
+    fold1 = root / "fold-1" / "last.safetensors"
+    stamp = fold1.stat().st_mtime_ns
+    shutil.rmtree(root / "fold-2")
     (root / "fold-2").mkdir()
-    (root / "fold-2" / "config.json").write_text("{}")  # as a run killed during its first epoch leaves it
-    result = run_cv(config, options)
-    assert result.complete and (root / "fold-2" / "heldout.json").is_file()
-    shutil.rmtree(root)
+    (root / "fold-2" / "config.json").write_text("{}")  # what a run killed during its first epoch leaves
+    result = run_cv(_tiny_config(family_data, root.parent.parent), CvOptions(folds=2, real_sizes=(64, 48)))
+    assert result.complete and (root / "fold-2" / "heldout.json").is_file() and (root / "fold-2" / "resume.safetensors").is_file()
+    assert fold1.stat().st_mtime_ns == stamp
 
 
 def test_data_without_families(runner, tiny_data, tmp_path):
