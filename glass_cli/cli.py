@@ -330,6 +330,49 @@ _TRAIN_FIELDS = {
 }
 
 
+def _training_options(given: dict) -> dict:
+    """TrainConfig fields from the defaults, then --config FILE, then the flags given
+    (``given``: a command's parameters by name; flags a command lacks are skipped)."""
+    import json
+
+    from .config import TrainConfig
+    from .train import TrainError
+
+    options: dict = {}
+    config_file = given.get("config_file")
+    if config_file is not None:
+        try:
+            options = json.loads(config_file.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise TrainError(f"{config_file}: cannot read ({exc.strerror or exc})") from None
+        except json.JSONDecodeError as exc:
+            raise TrainError(f"{config_file}: not valid JSON ({exc})") from None
+        if not isinstance(options, dict):
+            raise TrainError(f"{config_file}: expected a JSON object of option: value")
+        try:
+            TrainConfig.from_dict(options)
+        except ValueError as exc:
+            raise TrainError(f"{config_file}: {exc}") from None
+    for flag, key in _TRAIN_FIELDS.items():
+        if given.get(flag) is not None:
+            options[key] = given[flag]
+    if given.get("data") is not None:
+        options["data"] = str(given["data"])
+    if given.get("baseline"):
+        options["arch"] = "baseline"
+    if given.get("no_pretrained"):
+        options["pretrained"] = False
+    if given.get("backbone_weights") is not None:
+        options["global_weights"] = str(given["backbone_weights"])
+    if given.get("local_backbone_weights") is not None:
+        options["local_weights"] = str(given["local_backbone_weights"])
+    if given.get("balance") is not None:
+        options["balance"] = given["balance"].value
+    if given.get("device") is not None:
+        options["device"] = given["device"].value
+    return options
+
+
 @app.command(epilog=TRAIN_EPILOG)
 def train(
     data: Annotated[
@@ -373,45 +416,13 @@ def train(
 
     Each epoch writes metrics.csv, curves.png, the best and last checkpoints and the resume state. Exit codes: 0 done; 2 usage or fatal error.
     """
-    import json
-
     from .config import TrainConfig
     from .data import DataError
     from .train import TrainError, Trainer, check_resume_options, load_run_config
 
     given = dict(locals())
     try:
-        options: dict = {}
-        if config_file is not None:
-            try:
-                options = json.loads(config_file.read_text(encoding="utf-8"))
-            except OSError as exc:
-                raise TrainError(f"{config_file}: cannot read ({exc.strerror or exc})") from None
-            except json.JSONDecodeError as exc:
-                raise TrainError(f"{config_file}: not valid JSON ({exc})") from None
-            if not isinstance(options, dict):
-                raise TrainError(f"{config_file}: expected a JSON object of option: value")
-            try:
-                TrainConfig.from_dict(options)
-            except ValueError as exc:
-                raise TrainError(f"{config_file}: {exc}") from None
-        for flag, key in _TRAIN_FIELDS.items():
-            if given[flag] is not None:
-                options[key] = given[flag]
-        if data is not None:
-            options["data"] = str(data)
-        if baseline:
-            options["arch"] = "baseline"
-        if no_pretrained:
-            options["pretrained"] = False
-        if backbone_weights is not None:
-            options["global_weights"] = str(backbone_weights)
-        if local_backbone_weights is not None:
-            options["local_weights"] = str(local_backbone_weights)
-        if balance is not None:
-            options["balance"] = balance.value
-        if device is not None:
-            options["device"] = device.value
+        options = _training_options(given)
         if resume:
             if not options.get("name"):
                 raise TrainError("--resume needs the --name of the run to continue")
@@ -593,6 +604,8 @@ EVAL_EPILOG = """[bold]Examples[/bold]
 
   glass eval data/manifest.csv --weights model.safetensors --downscale 0.5 --json eval.json
 
+  glass eval data/ --weights model.safetensors --long-side 512    (real photos as the web shows them)
+
 [bold]Exit codes[/bold]: 0 every file scored; 2 usage or fatal error; 3 some files could not be read (they are listed and left out of the metrics).
 """
 
@@ -604,6 +617,9 @@ def eval_command(
     split: Annotated[str | None, typer.Option(help="Only this split (e.g. val). Default: every image.")] = None,
     jpeg: Annotated[int | None, typer.Option(help="Re-encode every image as JPEG at this quality first.", min=1, max=100)] = None,
     downscale: Annotated[float | None, typer.Option(help="Resize every image by this factor (0-1] first.")] = None,
+    long_side: Annotated[
+        int | None, typer.Option(help="Shrink images whose long side exceeds N pixels to N (smaller ones are scored as stored).", min=8)
+    ] = None,
     threshold: Annotated[float | None, typer.Option(help="Decision threshold on P(AI). Default: the model's.", min=0.0, max=1.0)] = None,
     json_out: Annotated[str | None, typer.Option("--json", help="Write metrics and per-file scores as JSON ('-' = stdout).")] = None,
     calibrate: Annotated[
@@ -636,7 +652,7 @@ def eval_command(
     try:
         if not 0.0 < val_fraction < 1.0:
             raise EvalError(f"--val-fraction must lie in (0, 1), got {val_fraction}")
-        perturb = Perturbation(jpeg=jpeg, downscale=downscale)
+        perturb = Perturbation(jpeg=jpeg, downscale=downscale, long_side=long_side)
         samples = assign_split(read_dataset(data), val_fraction)
         chosen = select(samples, split)
         if not chosen:
@@ -680,7 +696,7 @@ def eval_command(
             model=checkpoint.describe_file(weights),
             data=str(data),
             split=split,
-            perturbation={"jpeg": jpeg, "downscale": downscale},
+            perturbation=perturb.to_dict(),
             device=engine.device,
         )
         report.write_json(document, json_out)
@@ -692,6 +708,107 @@ def eval_command(
             markup=False, soft_wrap=True,
         )
     raise typer.Exit(3 if summary["errors"] else 0)
+
+
+CV_EPILOG = """[bold]Examples[/bold]
+
+  glass cv ../shared/data/train-v1/manifest.csv --folds 3 --epochs 8
+
+  glass cv ../shared/data/train-v1/manifest.csv --folds 3 --epochs 8 --baseline
+
+  glass cv data/manifest.csv --config recipe.json --name recipe-a --real-sizes 1024,512,256
+
+Each fold holds out whole families (the manifest's family column: generator families and camera makes / real sources), trains on every other image and scores the held-out ones as glass scan would, with the fold run's last checkpoint: reals as stored and shrunk to each --real-sizes long side, both classes re-encoded (--jpeg) and downscaled (--downscale). Writes RUNS_DIR/cv/NAME/ (cv.json, cv.png, one run per fold); running the same command again resumes it.
+
+[bold]Exit codes[/bold]: 0 every fold done; 2 usage or fatal error; 3 done, but some held-out files could not be read (listed, left out of the numbers).
+"""
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise typer.BadParameter(f"expected long sides in pixels such as 1024,512, got {text!r}") from None
+    if not sizes:
+        raise typer.BadParameter("name at least one long side, e.g. 1024,512")
+    return sizes
+
+
+@app.command(name="cv", epilog=CV_EPILOG)
+def cv_command(
+    data: Annotated[Path, typer.Argument(help="Manifest .csv (or a folder holding manifest.csv) with a family column.", show_default=False)],
+    folds: Annotated[int, typer.Option(help="Number of folds; each holds out about 1/N of the fake families and of the real sources.", min=2)] = 3,
+    config_file: Annotated[Path | None, typer.Option("--config", help="JSON file of training options (as for glass train).")] = None,
+    name: Annotated[str | None, typer.Option(help="Cross-validation name: files go to RUNS_DIR/cv/NAME. Default: arch-backbone[-kK]-Nfold.", show_default=False)] = None,
+    runs_dir: Annotated[str | None, typer.Option(help="Folder that holds the runs. Default: runs.", show_default=False)] = None,
+    baseline: Annotated[bool, typer.Option("--baseline", help="Cross-validate the resize-only baseline instead of GLASS.")] = False,
+    backbone: Annotated[str | None, typer.Option(help="timm model name (global backbone). Default: tf_efficientnet_lite0.", show_default=False)] = None,
+    local_backbone: Annotated[str | None, typer.Option(help="timm model for the crops. Default: same as --backbone.", show_default=False)] = None,
+    backbone_weights: Annotated[Path | None, typer.Option(help="timm-format weights (.safetensors/.pth) for the global backbone.")] = None,
+    local_backbone_weights: Annotated[Path | None, typer.Option(help="timm-format weights for the local backbone.")] = None,
+    no_pretrained: Annotated[bool, typer.Option("--no-pretrained", help="Start both backbones from random weights.")] = False,
+    epochs: Annotated[int | None, typer.Option(help="Epochs per fold. Default: 10.", show_default=False, min=1)] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Images per training step and per scoring call. Default: 16.", show_default=False, min=1)] = None,
+    num_crops: Annotated[int | None, typer.Option("--crops", "-k", help="K, native-resolution crops per image. Default: 4.", show_default=False, min=1)] = None,
+    crop_size: Annotated[int | None, typer.Option(help="S, side of the global view and of each crop. Default: 224.", show_default=False, min=8)] = None,
+    lr_global: Annotated[float | None, typer.Option(help="Global backbone learning rate. Default: 2e-5.", show_default=False)] = None,
+    lr_local: Annotated[float | None, typer.Option(help="Local backbone learning rate. Default: 1e-4.", show_default=False)] = None,
+    lr_head: Annotated[float | None, typer.Option(help="Attention + classifier learning rate. Default: 1e-4.", show_default=False)] = None,
+    seed: Annotated[int | None, typer.Option(help="Default: 0.", show_default=False)] = None,
+    augment: Annotated[bool | None, typer.Option("--augment/--no-augment", help="Training augmentation. Default: augment.", show_default=False)] = None,
+    balance: Annotated[Balance | None, typer.Option(help="Class balance. Default: sampler.", show_default=False)] = None,
+    limit_train: Annotated[int | None, typer.Option(help="Train each fold on a class-stratified slice of N images.", min=1)] = None,
+    limit_val: Annotated[int | None, typer.Option(help="Held-out images the trainer monitors each epoch (scoring always uses all).", min=1)] = None,
+    real_sizes: Annotated[str, typer.Option(metavar="N,N,...", help="Long sides at which held-out reals are also scored (never enlarged).")] = "1024,512",
+    jpeg: Annotated[int, typer.Option(help="JPEG quality of the re-encode robustness condition.", min=1, max=100)] = 75,
+    downscale: Annotated[float, typer.Option(help="Factor of the downscale robustness condition.")] = 0.5,
+    amp: Annotated[bool | None, typer.Option("--amp/--no-amp", help="Mixed precision on CUDA. Default: amp.", show_default=False)] = None,
+    cache: Annotated[bool | None, typer.Option("--cache/--no-cache", help="Keep decoded training images in memory. Default: cache.", show_default=False)] = None,
+    device: Annotated[Device | None, typer.Option(help="Default: auto.", show_default=False)] = None,
+    workers: Annotated[int | None, typer.Option(help="Image preparation threads. Default: 2.", show_default=False, min=0)] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks for fatal errors.")] = False,
+) -> None:
+    """Leave-family-out cross-validation: train on some generator families and real sources, score on the others.
+
+    Prints each number per fold with its mean ± standard deviation, the false-positive rate of every held-out real source and the detection rate of every held-out fake family.
+    """
+    from . import checkpoint, report
+    from .config import TrainConfig
+    from .cv import FIGURE_FILE, RESULT_FILE, CvError, CvOptions, run_cv, size_keys
+    from .data import DataError
+    from .engines import EngineError
+    from .evaluate import EvalError
+    from .models.backbones import BackboneError
+    from .train import TrainError
+
+    given = dict(locals())
+    try:
+        config = TrainConfig.from_dict(_training_options(given))
+        options = CvOptions(
+            folds=folds, real_sizes=_sizes(real_sizes), jpeg=jpeg, downscale=downscale, batch_size=config.batch_size,
+            workers=config.workers, device=config.device,
+        )
+        result = run_cv(config, options, console=err)
+    except (CvError, TrainError, DataError, EvalError, checkpoint.CheckpointError, EngineError, BackboneError, ValueError) as exc:
+        if debug:
+            raise
+        raise fail(str(exc)) from None
+    except KeyboardInterrupt:
+        raise fail("interrupted; run the same command again to resume", 130) from None
+    except Exception as exc:  # a bug: say what, keep the traceback for --debug
+        if debug:
+            raise
+        raise fail(f"unexpected {type(exc).__name__}: {exc} (run again with --debug for the traceback)") from None
+
+    out = Console(highlight=False)
+    document = result.to_dict()
+    for table in report.cv_tables(document):
+        out.print(table)
+    terms = ", ".join(size_keys(options))
+    objective = "n/a" if result.objective is None else f"{result.objective:.4f}"
+    out.print(f"objective (mean over folds of the AUROC averaged over {terms}): {objective}", markup=False, soft_wrap=True)
+    out.print(f"wrote {result.root / RESULT_FILE} and {result.root / FIGURE_FILE} ({result.seconds:.0f} s)", markup=False, style="dim", soft_wrap=True)
+    raise typer.Exit(3 if result.errors else 0)
 
 
 def main() -> None:

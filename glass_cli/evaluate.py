@@ -5,10 +5,12 @@ Each file is prepared exactly as ``glass scan`` prepares it: ``imageio.load_imag
 image's score here is the score scan gives the same file.
 
 Robustness options perturb each picture the way the world does, and then treat the result
-as a new file: ``downscale`` resizes by a factor, ``jpeg`` re-encodes at a quality. The
+as a new file: ``downscale`` resizes by a factor, ``long_side`` shrinks a picture whose long
+side exceeds that many pixels (never enlarging one), ``jpeg`` re-encodes at a quality. The
 perturbed picture is encoded to bytes (JPEG at that quality, or lossless PNG when only
-downscaled), decoded again and seeded from those bytes' SHA-256, which is what scan would
-do with the perturbed file saved to disk.
+resized), decoded again and seeded from those bytes' SHA-256, which is what scan would do
+with the perturbed file saved to disk. A picture that ``long_side`` alone leaves as it is
+stays the file as stored, with scan's score for that file.
 """
 
 from __future__ import annotations
@@ -39,29 +41,48 @@ class Perturbation:
     """Re-encode as JPEG at this quality (1-100)."""
     downscale: float | None = None
     """Resize both sides by this factor (0 < f <= 1) before any re-encode."""
+    long_side: int | None = None
+    """Then shrink (never enlarge) so that the long side is at most this many pixels."""
 
     def __post_init__(self) -> None:
         if self.jpeg is not None and not 1 <= self.jpeg <= 100:
             raise EvalError(f"--jpeg must be a quality from 1 to 100, got {self.jpeg}")
         if self.downscale is not None and not 0.0 < self.downscale <= 1.0:
             raise EvalError(f"--downscale must be a factor in (0, 1], got {self.downscale}")
+        if self.long_side is not None and self.long_side < 8:
+            raise EvalError(f"--long-side must be at least 8 pixels, got {self.long_side}")
 
     @property
     def active(self) -> bool:
-        return self.jpeg is not None or self.downscale is not None
+        return self.jpeg is not None or self.downscale is not None or self.long_side is not None
+
+    def changes(self, image: Image.Image) -> bool:
+        """Whether this picture becomes another file (a long-side cap it already meets does not)."""
+        if self.jpeg is not None or self.downscale is not None:
+            return True
+        return self.long_side is not None and max(image.size) > self.long_side
 
     def describe(self) -> str:
         parts = []
         if self.downscale is not None:
             parts.append(f"downscaled x{self.downscale:g}")
+        if self.long_side is not None:
+            parts.append(f"long side <= {self.long_side}")
         if self.jpeg is not None:
             parts.append(f"JPEG q{self.jpeg}")
         return ", ".join(parts) or "as stored"
+
+    def to_dict(self) -> dict:
+        return {"jpeg": self.jpeg, "downscale": self.downscale, "long_side": self.long_side}
 
     def apply(self, image: Image.Image, path: str) -> tuple[Image.Image, bytes]:
         """(perturbed RGB image, the bytes of the file it stands for)."""
         if self.downscale is not None and self.downscale < 1.0:
             size = (max(1, round(image.width * self.downscale)), max(1, round(image.height * self.downscale)))
+            image = image.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
+        if self.long_side is not None and max(image.size) > self.long_side:
+            scale = self.long_side / max(image.size)
+            size = (max(1, min(self.long_side, round(image.width * scale))), max(1, min(self.long_side, round(image.height * scale))))
             image = image.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
         if self.jpeg is not None:
             data = jpeg_bytes(image, self.jpeg)
@@ -91,7 +112,7 @@ def prepare(sample: Sample, config, perturb: Perturbation) -> tuple[Record, View
         loaded = load_image(sample.path)
         record.sha256 = loaded.sha256
         image, digest = loaded.image, loaded.digest
-        if perturb.active:
+        if perturb.changes(image):
             image, data = perturb.apply(image, sample.path)
             digest = hashlib.sha256(data).digest()
         return record, build_views(image, config, seed_from_digest(digest))

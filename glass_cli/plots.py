@@ -80,3 +80,36 @@ def study_importance(study, target_name: str) -> bytes:
     from optuna.visualization.matplotlib import plot_param_importances
 
     return _axes_png(plot_param_importances(study, target_name=target_name))
+
+def cv_figure(document: dict) -> bytes:
+    """Per-fold AUROC under each scoring condition of a cross-validation (``cv.CvResult.to_dict()``):
+    one bar per fold, the mean over folds as a black tick."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    conds = document["conditions"]
+    folds = document["folds"]
+    fig = Figure(figsize=(max(6.0, 1.6 * len(conds) + 2), 4.5), dpi=100)
+    ax = fig.subplots()
+    x = np.arange(len(conds))
+    width = 0.8 / max(len(folds), 1)
+    for i, fold in enumerate(folds):
+        values = [fold["metrics"].get(f"auroc_{c['key']}") for c in conds]
+        heights = [np.nan if v is None else v for v in values]
+        ax.bar(x - 0.4 + width * (i + 0.5), heights, width, label=f"fold {fold['fold']['index']}", alpha=0.8)
+    means = [document["summary"].get(f"auroc_{c['key']}", {}).get("mean") for c in conds]
+    ax.scatter(x, [np.nan if m is None else m for m in means], marker="_", s=900, color="black", label="mean", zorder=3)
+    ax.set_xticks(x, [("reals " if c["reals_only"] else "") + c["label"] for c in conds], rotation=15)
+    ax.set_ylabel("AUROC (held-out fakes vs held-out reals)")
+    ax.set_ylim(0.0, 1.02)
+    ax.axhline(0.5, color="grey", linewidth=0.8, linestyle=":")
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(loc="lower left", fontsize="small")
+    ax.set_title(f"{document['name']}: leave-family-out AUROC per fold")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()

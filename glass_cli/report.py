@@ -285,3 +285,59 @@ def eval_document(summary: dict[str, Any], records: Sequence[Any], **context: An
             for r in records
         ],
     }
+
+
+# ---------------------------------------------------------------------------- glass cv
+
+
+def _spread(s: dict[str, Any] | None) -> str:
+    if not s or s.get("mean") is None:
+        return "n/a"
+    return f"{s['mean']:.4f}" + (f" ± {s['std']:.4f}" if s.get("std") is not None else "")
+
+
+def cv_tables(document: dict[str, Any]) -> list[Table]:
+    """A cross-validation (``cv.CvResult.to_dict()``) as tables: each number per fold with
+    its mean ± standard deviation, then the false-positive rate of every held-out real source
+    and the detection rate of every held-out fake family, at the model's threshold."""
+    conds = document["conditions"]
+    folds = document["folds"]
+    summary = document["summary"]
+    thresholds = sorted({f["threshold"] for f in folds})
+    at = "/".join(f"{t:g}" for t in thresholds) or "n/a"
+
+    main = Table(title=f"{document['name']}: leave-family-out cross-validation, {len(folds)} of {document['options']['folds']} folds", title_justify="left")
+    main.add_column("metric")
+    for f in folds:
+        main.add_column(f"fold {f['fold']['index']}", justify="right")
+    main.add_column("mean ± std", justify="right")
+    main.add_row("held out (real / fake)", *[f"{f['fold']['real']} / {f['fold']['fake']}" for f in folds], "")
+    rows = [(f"auroc_{c['key']}", "AUROC, " + (f"reals at {c['label']}, fakes as stored" if c["reals_only"] else c["label"])) for c in conds]
+    rows.append(("auroc_sizes_mean", "AUROC, mean over real sizes (objective)"))
+    rows += [(f"tpr_{c['key']}", f"fakes flagged, {c['label']}") for c in conds if not c["reals_only"]]
+    rows += [(f"fpr_{c['key']}", f"reals flagged, {c['label']}") for c in conds]
+    for key, label in rows:
+        main.add_row(label, *[_num(f["metrics"].get(key)) for f in folds], _spread(summary.get(key)))
+    tables = [main]
+
+    reals = Table(title=f"Held-out real sources: share flagged as AI at threshold {at}", title_justify="left")
+    fakes = Table(title=f"Held-out fake families: share detected at threshold {at}", title_justify="left")
+    for t, which in ((reals, conds), (fakes, [c for c in conds if not c["reals_only"]])):
+        for col, justify in (("family", "left"), ("fold", "right"), ("n", "right")):
+            t.add_column(col, justify=justify)
+        for c in which:
+            t.add_column(c["label"], justify="right")
+    for f in folds:
+        for table, groups, which in ((reals, f["real_sources"], conds), (fakes, f["fake_families"], [c for c in conds if not c["reals_only"]])):
+            for name, g in groups.items():
+                table.add_row(Text(name), str(f["fold"]["index"]), str(g["n"]), *[_num(g.get(c["key"])) for c in which])
+    tables += [t for t in (reals, fakes) if t.row_count]
+    errors = [e for f in folds for e in f["errors"]]
+    if errors:
+        t = Table(title="Not scored", title_justify="left")
+        t.add_column("file", overflow="fold")
+        t.add_column("reason", overflow="fold")
+        for e in errors:
+            t.add_row(display_path(e["path"]), e["error"])
+        tables.append(t)
+    return tables

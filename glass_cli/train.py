@@ -673,6 +673,24 @@ class Trainer:
                 dist.destroy_process_group()
 
 
+def run_state(run: str | os.PathLike) -> dict | None:
+    """What a run's state file says about it (epoch finished, history, config), without
+    loading any tensor; None when the run never finished an epoch."""
+    from safetensors import safe_open
+
+    path = Path(run) / STATE_FILE
+    if not path.is_file():
+        return None
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = json.loads((f.metadata() or {})["state"])
+    except Exception as exc:
+        raise TrainError(f"{path}: unreadable training state ({type(exc).__name__}: {exc})") from None
+    if meta.get("format") != STATE_FORMAT:
+        raise TrainError(f"{path}: not a {STATE_FORMAT} file")
+    return meta
+
+
 def load_run_config(runs_dir: str | os.PathLike, name: str) -> TrainConfig:
     """The resolved config a run saved when it started."""
     path = Path(runs_dir) / name / CONFIG_FILE

@@ -1,0 +1,587 @@
+"""Leave-family-out cross-validation: measure a training recipe on sources it never saw.
+
+The manifest's ``family`` column names each image's source: a generator family for fakes
+(sdxl, flux1, ...) and a camera make or photo collection for reals (camera-canon, urban100).
+Fake families and real families are each spread over N folds; fold i trains on every image
+of the families outside fold i (the data's own train/val split is ignored) and is scored on
+every image of its own families. A family never straddles two folds, so each score is a
+score on an unseen generator or an unseen camera / real source.
+
+    result = run_cv(TrainConfig(data="train-v1/manifest.csv", name="lite0", epochs=8), CvOptions(folds=3))
+    result.objective            # mean over folds of the AUROC averaged over the real sizes
+
+Each fold is trained with ``train.Trainer`` and scored with ``evaluate.predict``, so every
+held-out image gets the score ``glass scan`` would give it. Reals are scored as stored and
+with the long side shrunk to each of ``CvOptions.real_sizes`` (never enlarged), fakes as
+stored: small, processed real photos are the ones a detector trained on camera originals
+wrongly flags. Both classes are also scored re-encoded as JPEG and downscaled.
+
+The fold is scored with its run's ``last`` checkpoint: the trainer's ``best`` is picked on
+the held-out families (they are the run's validation split), which would let the test fold
+choose the epoch.
+
+What a cross-validation writes to ``RUNS_DIR/cv/NAME/``:
+- ``plan.json``: data, training config, options and the fold assignment, written first;
+- ``fold-I.csv``: the fold's manifest (absolute paths; split ``train`` or ``heldout``);
+- ``fold-I/``: the fold's training run, and ``fold-I/heldout.json`` with its numbers and
+  every held-out file's scores once it has been scored;
+- ``cv.json``: every fold's numbers with their mean and spread (rewritten after each fold)
+  and ``cv.png``, the per-fold AUROC by condition.
+
+Running the same cross-validation again skips scored folds, scores trained ones and resumes
+an interrupted training from its last finished epoch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import math
+import os
+import shutil
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import __version__, atomic
+from .config import RUNTIME_KEYS, TrainConfig
+from .data import CLASS_NAMES, Sample, class_counts, read_dataset, select, stratified_slice
+
+FORMAT = "glass-cv/1"
+PLAN_FILE = "plan.json"
+RESULT_FILE = "cv.json"
+FIGURE_FILE = "cv.png"
+FOLD_FILE = "heldout.json"
+TRAIN_SPLIT = "train"
+HELDOUT_SPLIT = "heldout"
+OBJECTIVE = "auroc_sizes_mean"
+"""The fold number that ``CvResult.objective`` averages: the AUROC of the held-out fakes
+against the held-out reals, averaged over the real sizes (as stored and each long side)."""
+
+
+class CvError(ValueError):
+    """A cross-validation that cannot run as asked; one line naming the file and the reason."""
+
+
+# ---------------------------------------------------------------------------- options
+
+
+@dataclass(frozen=True)
+class CvOptions:
+    folds: int = 3
+    real_sizes: tuple[int, ...] = (1024, 512)
+    """Long sides (pixels) at which the held-out reals are also scored, besides as stored."""
+    jpeg: int = 75
+    """Quality of the JPEG re-encode robustness condition (both classes)."""
+    downscale: float = 0.5
+    """Factor of the downscale robustness condition (both classes)."""
+    batch_size: int = 16
+    """Images per model call when scoring."""
+    workers: int = 2
+    """Threads preparing images when scoring."""
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.folds < 2:
+            raise CvError(f"--folds must be at least 2, got {self.folds}")
+        if any(n < 8 for n in self.real_sizes) or len(set(self.real_sizes)) != len(self.real_sizes):
+            raise CvError(f"--real-sizes must be distinct long sides of at least 8 pixels, got {list(self.real_sizes)}")
+        if not 1 <= self.jpeg <= 100:
+            raise CvError(f"--jpeg must be a quality from 1 to 100, got {self.jpeg}")
+        if not 0.0 < self.downscale < 1.0:
+            raise CvError(f"--downscale must be a factor in (0, 1), got {self.downscale}")
+        if self.batch_size < 1 or self.workers < 0:
+            raise CvError("the scoring batch size must be at least 1 and workers at least 0")
+
+    def plan(self) -> dict[str, Any]:
+        """The options that change the results (a resumed cross-validation must keep them)."""
+        return {"folds": self.folds, "real_sizes": list(self.real_sizes), "jpeg": self.jpeg, "downscale": self.downscale}
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One way of scoring the held-out images."""
+
+    key: str
+    label: str
+    perturb: dict[str, Any]
+    """Keyword arguments of ``evaluate.Perturbation``."""
+    reals_only: bool
+    """Only the reals are perturbed; the fakes keep their score as stored."""
+
+
+def conditions(options: CvOptions) -> list[Condition]:
+    out = [Condition("native", "as stored", {}, False)]
+    out += [Condition(f"long{n}", f"long side {n}", {"long_side": n}, True) for n in options.real_sizes]
+    out.append(Condition(f"jpeg{options.jpeg}", f"JPEG q{options.jpeg}", {"jpeg": options.jpeg}, False))
+    out.append(Condition(f"down{options.downscale:g}", f"{options.downscale:g}x downscale", {"downscale": options.downscale}, False))
+    return out
+
+
+def size_keys(options: CvOptions) -> list[str]:
+    """The conditions that vary only the size of the reals (the objective's terms)."""
+    return ["native"] + [f"long{n}" for n in options.real_sizes]
+
+
+# ---------------------------------------------------------------------------- folds
+
+
+@dataclass(frozen=True)
+class Fold:
+    index: int
+    """1-based."""
+    families: tuple[str, ...]
+    """Held-out families, sorted."""
+    real: int
+    fake: int
+    """Held-out images of each class."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "families": list(self.families), "real": self.real, "fake": self.fake}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Fold:
+        return cls(int(d["index"]), tuple(d["families"]), int(d["real"]), int(d["fake"]))
+
+
+def family_classes(samples: Sequence[Sample], source: str | os.PathLike = "data") -> dict[str, tuple[int, int]]:
+    """(real, fake) image counts of every family; every sample must name one."""
+    missing = sum(1 for s in samples if not s.family)
+    if missing == len(samples):
+        raise CvError(
+            f"{source}: no 'family' column (leave-family-out cross-validation needs a manifest .csv naming each "
+            "image's generator family or real source, e.g. sdxl, camera-canon)"
+        )
+    if missing:
+        raise CvError(f"{source}: {missing} of {len(samples)} images have an empty 'family'; every image needs one")
+    counts: dict[str, list[int]] = {}
+    for s in samples:
+        counts.setdefault(s.family, [0, 0])[s.label] += 1
+    return {name: (c[0], c[1]) for name, c in counts.items()}
+
+
+def assign_folds(samples: Sequence[Sample], n_folds: int, source: str | os.PathLike = "data") -> list[Fold]:
+    """Spread the families over ``n_folds`` folds, fakes and reals separately.
+
+    Within each group (fake-only, real-only, and families holding both classes), families
+    are taken largest first (ties by name) and each goes to the fold holding the fewest of
+    that group's images so far (ties to the lower fold). The result depends only on the
+    families and their sizes, not on the order of the rows, and no fold exceeds another by
+    more than the group's largest family.
+    """
+    if n_folds < 2:
+        raise CvError(f"--folds must be at least 2, got {n_folds}")
+    counts = family_classes(samples, source)
+    real_families = sum(1 for r, _ in counts.values() if r)
+    fake_families = sum(1 for _, f in counts.values() if f)
+    if n_folds > min(real_families, fake_families):
+        raise CvError(
+            f"{source}: {n_folds} folds need at least {n_folds} real and {n_folds} fake families; "
+            f"found {real_families} real and {fake_families} fake"
+        )
+    members: list[list[str]] = [[] for _ in range(n_folds)]
+    groups = {"fake": [], "real": [], "mixed": []}
+    for name, (r, f) in counts.items():
+        groups["mixed" if r and f else ("real" if r else "fake")].append(name)
+    for names in groups.values():
+        load = [0] * n_folds
+        for name in sorted(names, key=lambda n: (-sum(counts[n]), n)):
+            target = min(range(n_folds), key=lambda i: (load[i], i))
+            members[target].append(name)
+            load[target] += sum(counts[name])
+    folds = []
+    for i, names in enumerate(members, start=1):
+        real = sum(counts[n][0] for n in names)
+        fake = sum(counts[n][1] for n in names)
+        if not real or not fake:  # only possible with mixed families skewing the spread
+            raise CvError(f"{source}: fold {i} of {n_folds} would hold out no {'real' if not real else 'fake'} images; use fewer folds")
+        folds.append(Fold(i, tuple(sorted(names)), real, fake))
+    return folds
+
+
+def fold_samples(samples: Sequence[Sample], fold: Fold) -> list[Sample]:
+    """Every sample, split ``heldout`` when its family is in the fold, else ``train``."""
+    held = set(fold.families)
+    return [
+        Sample(os.path.abspath(s.path), s.label, HELDOUT_SPLIT if s.family in held else TRAIN_SPLIT, s.generator, s.family)
+        for s in samples
+    ]
+
+
+def write_manifest(path: Path, samples: Sequence[Sample]) -> Path:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["path", "label", "split", "generator", "family"])
+    for s in samples:
+        writer.writerow([s.path, CLASS_NAMES[s.label], s.split, s.generator or "", s.family or ""])
+    return atomic.write_text(path, buf.getvalue())
+
+
+# ---------------------------------------------------------------------------- results
+
+
+@dataclass
+class FoldResult:
+    fold: Fold
+    metrics: dict[str, float | None]
+    """Flat numbers: ``auroc_<condition>``, ``fpr_<condition>`` (reals flagged at the
+    threshold), ``tpr_<condition>`` (fakes flagged) and ``auroc_sizes_mean``."""
+    real_sources: dict[str, dict[str, Any]]
+    """Per held-out real family: n and the false-positive rate under every condition."""
+    fake_families: dict[str, dict[str, Any]]
+    """Per held-out fake family: n and the detection rate under every condition."""
+    threshold: float
+    model: str
+    checkpoint: str
+    train: tuple[int, int]
+    """(real, fake) training images."""
+    train_seconds: float
+    score_seconds: float
+    errors: list[dict[str, str]] = field(default_factory=list)
+    files: list[dict[str, Any]] = field(default_factory=list)
+    """Every held-out file's P(AI) under each condition (for later fusion or analysis)."""
+
+    @property
+    def objective(self) -> float | None:
+        return self.metrics.get(OBJECTIVE)
+
+    def to_dict(self, files: bool = True) -> dict[str, Any]:
+        d = {
+            "fold": self.fold.to_dict(),
+            "metrics": self.metrics,
+            "real_sources": self.real_sources,
+            "fake_families": self.fake_families,
+            "threshold": self.threshold,
+            "model": self.model,
+            "checkpoint": self.checkpoint,
+            "train": {"real": self.train[0], "fake": self.train[1]},
+            "train_seconds": self.train_seconds,
+            "score_seconds": self.score_seconds,
+            "errors": self.errors,
+        }
+        if files:
+            d["files"] = self.files
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FoldResult:
+        return cls(
+            fold=Fold.from_dict(d["fold"]),
+            metrics=d["metrics"],
+            real_sources=d["real_sources"],
+            fake_families=d["fake_families"],
+            threshold=float(d["threshold"]),
+            model=d["model"],
+            checkpoint=d["checkpoint"],
+            train=(int(d["train"]["real"]), int(d["train"]["fake"])),
+            train_seconds=float(d["train_seconds"]),
+            score_seconds=float(d["score_seconds"]),
+            errors=d.get("errors", []),
+            files=d.get("files", []),
+        )
+
+
+def spread(values: Sequence[float | None]) -> dict[str, float | int | None]:
+    """Mean and sample standard deviation (n-1) of the defined values."""
+    xs = [float(v) for v in values if v is not None and not math.isnan(v)]
+    return {
+        "mean": statistics.fmean(xs) if xs else None,
+        "std": statistics.stdev(xs) if len(xs) > 1 else None,
+        "n": len(xs),
+    }
+
+
+@dataclass
+class CvResult:
+    root: Path
+    config: TrainConfig
+    options: CvOptions
+    folds: list[FoldResult]
+    seconds: float = 0.0
+    """Wall time of this invocation (folds resumed from disk cost nothing)."""
+
+    @property
+    def complete(self) -> bool:
+        return len(self.folds) == self.options.folds
+
+    def summary(self) -> dict[str, dict[str, float | int | None]]:
+        keys = list(dict.fromkeys(k for f in self.folds for k in f.metrics))
+        return {k: spread([f.metrics.get(k) for f in self.folds]) for k in keys}
+
+    @property
+    def objective(self) -> float | None:
+        """Mean over folds of the AUROC averaged over the real sizes (higher is better)."""
+        return spread([f.objective for f in self.folds])["mean"]
+
+    @property
+    def errors(self) -> list[dict[str, str]]:
+        return [e for f in self.folds for e in f.errors]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "glass_version": __version__,
+            "name": self.root.name,
+            "data": self.config.data,
+            "complete": self.complete,
+            "objective": {"name": OBJECTIVE, "value": self.objective},
+            "options": self.options.plan(),
+            "conditions": [{"key": c.key, "label": c.label, "reals_only": c.reals_only} for c in conditions(self.options)],
+            "size_keys": size_keys(self.options),
+            "config": self.config.to_dict(),
+            "summary": self.summary(),
+            "folds": [f.to_dict(files=False) for f in self.folds],
+            "seconds": self.seconds,
+        }
+
+
+# ---------------------------------------------------------------------------- scoring
+
+
+def _rate(scores: Sequence[float], threshold: float) -> float | None:
+    return sum(p >= threshold for p in scores) / len(scores) if scores else None
+
+
+def fold_numbers(
+    files: Sequence[dict[str, Any]], conds: Sequence[Condition], sizes: Sequence[str], threshold: float
+) -> tuple[dict[str, float | None], dict[str, dict], dict[str, dict]]:
+    """Fold metrics, per-real-source FPR and per-fake-family detection from per-file scores
+    (``files``: dicts with label 0/1, family and ``p_ai`` per condition key)."""
+    from .metrics import auroc
+
+    metrics: dict[str, float | None] = {}
+    for c in conds:
+        labels, scores = [], []
+        for f in files:
+            p = f["p_ai"].get("native" if (c.reals_only and f["label"] == 1) else c.key)
+            if p is not None:
+                labels.append(f["label"])
+                scores.append(p)
+        metrics[f"auroc_{c.key}"] = auroc(labels, scores) if labels else None
+        metrics[f"fpr_{c.key}"] = _rate([p for y, p in zip(labels, scores) if y == 0], threshold)
+        if not c.reals_only:
+            metrics[f"tpr_{c.key}"] = _rate([p for y, p in zip(labels, scores) if y == 1], threshold)
+    terms = [metrics[f"auroc_{k}"] for k in sizes]
+    metrics[OBJECTIVE] = None if any(t is None for t in terms) else statistics.fmean(terms)
+
+    def per_family(label: int, keys: Sequence[str]) -> dict[str, dict]:
+        out = {}
+        for name in sorted({f["family"] for f in files if f["label"] == label}):
+            mine = [f for f in files if f["family"] == name and f["label"] == label]
+            out[name] = {"n": len(mine)}
+            for k in keys:
+                out[name][k] = _rate([f["p_ai"][k] for f in mine if f["p_ai"].get(k) is not None], threshold)
+        return out
+
+    real_sources = per_family(0, [c.key for c in conds])
+    fake_families = per_family(1, [c.key for c in conds if not c.reals_only])
+    return metrics, real_sources, fake_families
+
+
+def score_fold(
+    weights: Path, heldout: Sequence[Sample], options: CvOptions, *, console=None, label: str = "scoring"
+) -> tuple[list[dict[str, Any]], list[dict[str, str]], Any]:
+    """Score the held-out samples under every condition with the checkpoint ``weights``:
+    (per-file records, unreadable files, the model config)."""
+    from .engines import TorchEngine
+    from .evaluate import Perturbation, predict
+
+    engine = TorchEngine.from_checkpoint(weights, device=options.device)
+    conds = conditions(options)
+    reals = [s for s in heldout if s.label == 0]
+    files = {
+        s.path: {"path": s.path, "label": s.label, "family": s.family, "generator": s.generator, "p_ai": {}}
+        for s in heldout
+    }
+    errors: dict[str, str] = {}
+    todo = [(c, reals if c.reals_only else list(heldout)) for c in conds]
+    with _progress(console) as progress:
+        task = progress.add_task(label, total=sum(len(part) for _, part in todo), info="") if progress else None
+        for c, part in todo:
+            if progress:
+                progress.update(task, info=c.label)
+            for r in predict(
+                part,
+                engine,
+                perturb=Perturbation(**c.perturb),
+                batch_size=options.batch_size,
+                workers=options.workers,
+                on_progress=(lambda n: progress.advance(task, n)) if progress else None,
+            ):
+                if r.error:
+                    errors.setdefault(r.path, r.error)
+                else:
+                    files[r.path]["p_ai"][c.key] = r.p_ai
+    error_list = [{"path": p, "error": e} for p, e in sorted(errors.items())]
+    return [f for f in files.values() if f["p_ai"]], error_list, engine.config
+
+
+def _progress(console):
+    if console is None or not console.is_terminal:
+        return contextlib.nullcontext(None)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True,
+    )
+
+
+# ---------------------------------------------------------------------------- the run
+
+
+def cv_root(config: TrainConfig) -> Path:
+    return Path(config.runs_dir) / "cv" / config.name
+
+
+def default_name(config: TrainConfig, options: CvOptions) -> str:
+    """Stable, so that repeating a command resumes it."""
+    crops = f"-k{config.num_crops}" if config.arch == "glass" else ""
+    return f"{config.arch}-{config.global_backbone}{crops}-{options.folds}fold"
+
+
+def _plan(config: TrainConfig, options: CvOptions, folds: Sequence[Fold]) -> dict[str, Any]:
+    recipe = {k: v for k, v in config.to_dict().items() if k not in RUNTIME_KEYS and k not in ("name", "runs_dir", "data")}
+    return {
+        "format": FORMAT,
+        "data": os.path.abspath(config.data),
+        "options": options.plan(),
+        "config": recipe,
+        "folds": [f.to_dict() for f in folds],
+    }
+
+
+def _check_plan(root: Path, plan: dict[str, Any]) -> None:
+    path = root / PLAN_FILE
+    if not path.is_file():
+        if root.exists() and any(root.iterdir()):
+            raise CvError(f"{root}: folder exists without {PLAN_FILE}; choose another --name")
+        atomic.write_text(path, json.dumps(plan, indent=2) + "\n")
+        return
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CvError(f"{path}: cannot read the cross-validation plan ({exc})") from None
+    for section in ("data", "options", "config", "folds"):
+        old, new = saved.get(section), plan[section]
+        if old == new:
+            continue
+        if isinstance(old, dict) and isinstance(new, dict):
+            key = next(k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k))
+            what = f"{key}={old.get(key)!r}; this run asks for {new.get(key)!r}"
+        elif section == "folds":
+            what = "another fold assignment (the data's families changed)"
+        else:
+            what = f"{old!r}; this run asks for {new!r}"
+        raise CvError(f"{root}: this cross-validation was started with {section} {what}; choose another --name to start a new one")
+
+
+def run_cv(
+    config: TrainConfig,
+    options: CvOptions | None = None,
+    *,
+    console=None,
+    on_fold: Callable[[FoldResult], None] | None = None,
+) -> CvResult:
+    """Train and score every fold (resuming what an earlier call finished); returns the
+    folds' numbers. ``config`` is the training recipe (``data`` must name a manifest with a
+    family column; ``name`` the cross-validation, default from the recipe); ``on_fold`` is
+    called with each fold's result in order, resumed ones included, and may raise to stop
+    (e.g. an Optuna pruner)."""
+    start = time.perf_counter()
+    options = options or CvOptions()
+    if not config.data:
+        raise CvError("no data given (a manifest .csv with a family column)")
+    samples = read_dataset(config.data)
+    folds = assign_folds(samples, options.folds, config.data)
+    if not config.name:
+        config = config.replace(name=default_name(config, options))
+    root = cv_root(config)
+    _check_plan(root, _plan(config, options, folds))
+    say = (lambda text: console.print(text, highlight=False, soft_wrap=True, markup=False)) if console is not None and not config.quiet else (lambda text: None)
+    result = CvResult(root, config, options, [])
+    for fold in folds:
+        run = root / f"fold-{fold.index}"
+        done_file = run / FOLD_FILE
+        if done_file.is_file():
+            try:
+                fr = FoldResult.from_dict(json.loads(done_file.read_text(encoding="utf-8")))
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise CvError(f"{done_file}: unreadable fold result ({exc}); delete it to score the fold again") from None
+            say(f"fold {fold.index}/{len(folds)}: already scored ({done_file})")
+        else:
+            fr = _run_fold(config, options, fold, samples, root, console, say)
+            atomic.write_text(done_file, json.dumps(fr.to_dict(), indent=2) + "\n")
+        result.folds.append(fr)
+        result.seconds = time.perf_counter() - start
+        write_outputs(result)
+        if on_fold is not None:
+            on_fold(fr)
+    result.seconds = time.perf_counter() - start
+    write_outputs(result)
+    return result
+
+
+def _run_fold(
+    config: TrainConfig, options: CvOptions, fold: Fold, samples: Sequence[Sample], root: Path, console, say
+) -> FoldResult:
+    """Train (or resume) the fold's run, then score its held-out families."""
+    from .train import Trainer, run_state
+
+    n = options.folds
+    labelled = fold_samples(samples, fold)
+    manifest = write_manifest(root / f"fold-{fold.index}.csv", labelled)
+    fold_config = config.replace(
+        data=str(manifest), name=f"fold-{fold.index}", runs_dir=str(root), train_split=TRAIN_SPLIT, val_split=HELDOUT_SPLIT
+    )
+    run = root / fold_config.name
+    train = stratified_slice(select(labelled, TRAIN_SPLIT), config.limit_train or None, config.seed)
+    real, fake = class_counts(train)
+    say(
+        f"fold {fold.index}/{n}: holding out {len(fold.families)} families ({fold.real} real, {fold.fake} fake images): "
+        f"{', '.join(fold.families)}; training on {real} real and {fake} fake"
+    )
+    state = run_state(run)
+    if state is None and run.exists():  # killed before its first epoch ended: nothing to keep
+        say(f"fold {fold.index}/{n}: restarting {run} (it never finished an epoch)")
+        shutil.rmtree(run)
+    if state is None or state["epoch"] < config.epochs:
+        trainer = Trainer(fold_config, resume=state is not None, console=console)
+        try:
+            trainer.fit()
+        finally:
+            trainer.close()
+        del trainer
+        state = run_state(run)
+    train_seconds = sum(float(h["seconds"]) for h in state["history"])
+    t0 = time.perf_counter()
+    weights = run / "last.safetensors"
+    heldout = select(labelled, HELDOUT_SPLIT)
+    files, errors, model = score_fold(weights, heldout, options, console=console, label=f"fold {fold.index}/{n} scoring")
+    metrics, real_sources, fake_families = fold_numbers(files, conditions(options), size_keys(options), model.threshold)
+    fr = FoldResult(
+        fold=fold, metrics=metrics, real_sources=real_sources, fake_families=fake_families, threshold=model.threshold,
+        model=model.describe(), checkpoint=str(weights), train=(real, fake), train_seconds=train_seconds,
+        score_seconds=time.perf_counter() - t0, errors=errors, files=files,
+    )
+    auc = ", ".join(f"{k} {_fmt(metrics[f'auroc_{k}'])}" for k in size_keys(options))
+    say(f"fold {fold.index}/{n}: AUROC {auc}; {len(errors)} unreadable" if errors else f"fold {fold.index}/{n}: AUROC {auc}")
+    return fr
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.4f}"
+
+
+def write_outputs(result: CvResult) -> None:
+    """cv.json and cv.png, atomically."""
+    from .plots import cv_figure
+
+    document = result.to_dict()
+    atomic.write_text(result.root / RESULT_FILE, json.dumps(document, indent=2) + "\n")
+    atomic.write_bytes(result.root / FIGURE_FILE, cv_figure(document))

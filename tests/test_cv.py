@@ -1,0 +1,225 @@
+"""glass cv: fold assignment, a tiny 2-fold cross-validation end to end, resumption, errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import shutil
+
+import pytest
+
+from glass_cli.cli import app
+from glass_cli.cv import CvError, CvOptions, assign_folds, run_cv
+from glass_cli.data import Sample
+from glass_cli.metrics import auroc
+
+from .conftest import TINY_TRAIN, make_images
+
+REAL_FAMILIES = ("cam-a", "cam-b", "cam-c")
+FAKE_FAMILIES = ("gen-a", "gen-b", "gen-c", "gen-d")
+CV_ARGS = ["--folds", "2", "--epochs", "1", "--real-sizes", "64,48", *TINY_TRAIN]
+
+
+def samples_of(sizes: dict[str, tuple[int, int]]) -> list[Sample]:
+    out = []
+    for family, (real, fake) in sizes.items():
+        out += [Sample(f"/x/{family}/r{i}.png", 0, family=family) for i in range(real)]
+        out += [Sample(f"/x/{family}/f{i}.png", 1, family=family) for i in range(fake)]
+    return out
+
+
+SIZES = {
+    "urban": (100, 0), "canon": (47, 0), "fuji": (24, 0), "nikon": (17, 0), "kodak": (14, 0), "olympus": (9, 0), "hp": (2, 0),
+    "sdxl-ft": (0, 99), "flux-d": (0, 72), "hunyuan": (0, 36), "flux1": (0, 27), "kandinsky": (0, 27), "sana": (0, 18),
+    "sd3": (0, 18), "kolors": (0, 9), "mixed": (5, 5),
+}
+
+
+@pytest.mark.parametrize("n", [2, 3, 4])
+def test_every_family_in_exactly_one_fold_balanced_and_order_free(n):
+    samples = samples_of(SIZES)
+    folds = assign_folds(samples, n)
+    assert [f.index for f in folds] == list(range(1, n + 1))
+    placed = [fam for f in folds for fam in f.families]
+    assert sorted(placed) == sorted(SIZES)  # each family once, none left out
+    for cls in (0, 1):
+        per_fold = [sum(SIZES[fam][cls] for fam in f.families if not (SIZES[fam][0] and SIZES[fam][1])) for f in folds]
+        largest = max(SIZES[fam][cls] for fam in SIZES if not (SIZES[fam][0] and SIZES[fam][1]))
+        assert max(per_fold) - min(per_fold) <= largest
+    assert sum(f.real for f in folds) == sum(r for r, _ in SIZES.values())
+    assert sum(f.fake for f in folds) == sum(f for _, f in SIZES.values())
+    shuffled = samples[:]
+    random.Random(7).shuffle(shuffled)
+    assert assign_folds(shuffled, n) == folds
+
+
+def test_largest_families_spread_first():
+    folds = assign_folds(samples_of(SIZES), 3)
+    # reals: urban 100 | canon 47 | fuji 24 + nikon 17 + ... ; fakes: sdxl-ft | flux-d | hunyuan ...
+    assert {"urban", "sdxl-ft"} <= set(folds[0].families)
+    assert {"canon", "flux-d"} <= set(folds[1].families)
+    assert {"fuji", "hunyuan"} <= set(folds[2].families)
+
+
+def test_fold_errors():
+    with pytest.raises(CvError, match=r"^data: 9 folds need at least 9 real and 9 fake families; found 8 real and 9 fake$"):
+        assign_folds(samples_of(SIZES), 9)  # "mixed" counts on both sides
+    small = samples_of({"a": (3, 0), "b": (0, 3), "c": (0, 2)})
+    with pytest.raises(CvError, match=r"^m.csv: 2 folds need at least 2 real and 2 fake families; found 1 real and 2 fake$"):
+        assign_folds(small, 2, "m.csv")
+    with pytest.raises(CvError, match="^m.csv: 1 of 9 images have an empty 'family'; every image needs one$"):
+        assign_folds([*small, Sample("/x/y.png", 0)], 2, "m.csv")
+    with pytest.raises(CvError, match="--folds must be at least 2, got 1"):
+        CvOptions(folds=1)
+
+
+@pytest.fixture(scope="module")
+def family_data(tmp_path_factory):
+    """12 reals from 3 'camera makes' and 12 fakes from 4 'generator families', with a manifest."""
+    root = make_images(tmp_path_factory.mktemp("cv") / "data", per_class=12, seed=3)
+    rows = ["path,label,split,generator,family"]
+    for label, families in (("real", REAL_FAMILIES), ("fake", FAKE_FAMILIES)):
+        for i, p in enumerate(sorted((root / label).glob("*.png"))):
+            family = families[i % len(families)]
+            rows.append(f"{label}/{p.name},{label},train,{family}-model,{family}")
+    (root / "manifest.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def cv_run(tmp_path_factory, family_data, runner):
+    runs = tmp_path_factory.mktemp("cvruns")
+    result = runner.invoke(app, ["cv", str(family_data / "manifest.csv"), "--name", "tiny", "--runs-dir", str(runs), *CV_ARGS])
+    return runs / "cv" / "tiny", result
+
+
+def test_cv_end_to_end(cv_run, family_data):
+    root, result = cv_run
+    assert result.exit_code == 0, result.output
+    doc = json.loads((root / "cv.json").read_text())
+    assert doc["complete"] is True and doc["name"] == "tiny" and len(doc["folds"]) == 2
+    assert [c["key"] for c in doc["conditions"]] == ["native", "long64", "long48", "jpeg75", "down0.5"]
+    assert (root / "cv.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    held = [fam for f in doc["folds"] for fam in f["fold"]["families"]]
+    assert sorted(held) == sorted(REAL_FAMILIES + FAKE_FAMILIES)
+    assert sorted(fam for f in doc["folds"] for fam in f["real_sources"]) == sorted(REAL_FAMILIES)
+    assert sorted(fam for f in doc["folds"] for fam in f["fake_families"]) == sorted(FAKE_FAMILIES)
+
+    objectives = []
+    for i in (1, 2):
+        fold = json.loads((root / f"fold-{i}" / "heldout.json").read_text())
+        rows = list(csv.DictReader(open(root / f"fold-{i}.csv")))
+        assert len(rows) == 24 and all(r["path"].startswith("/") for r in rows)
+        heldout = {r["path"] for r in rows if r["split"] == "heldout"}
+        assert heldout == {r["path"] for r in rows if r["family"] in fold["fold"]["families"]}
+        assert {f["path"] for f in fold["files"]} == heldout
+        assert fold["train"]["real"] + fold["train"]["fake"] == 24 - len(heldout)
+        # every number comes from the per-file scores
+        files = fold["files"]
+        m = fold["metrics"]
+        assert m["auroc_native"] == pytest.approx(auroc([f["label"] for f in files], [f["p_ai"]["native"] for f in files]))
+        at48 = [f["p_ai"]["native" if f["label"] else "long48"] for f in files]
+        assert m["auroc_long48"] == pytest.approx(auroc([f["label"] for f in files], at48))
+        assert m["auroc_sizes_mean"] == pytest.approx((m["auroc_native"] + m["auroc_long64"] + m["auroc_long48"]) / 3)
+        assert all("long64" not in f["p_ai"] for f in files if f["label"] == 1)  # fakes only as stored at sizes
+        reals = [f for f in files if f["label"] == 0]
+        assert m["fpr_native"] == sum(f["p_ai"]["native"] >= 0.5 for f in reals) / len(reals)
+        for fam, g in fold["real_sources"].items():
+            mine = [f for f in reals if f["family"] == fam]
+            assert g["n"] == len(mine) and g["native"] == sum(f["p_ai"]["native"] >= 0.5 for f in mine) / len(mine)
+        objectives.append(m["auroc_sizes_mean"])
+    assert doc["objective"] == {"name": "auroc_sizes_mean", "value": pytest.approx(sum(objectives) / 2)}
+    s = doc["summary"]["auroc_native"]
+    assert s["n"] == 2 and s["mean"] == pytest.approx((doc["folds"][0]["metrics"]["auroc_native"] + doc["folds"][1]["metrics"]["auroc_native"]) / 2)
+    assert "leave-family-out cross-validation, 2 of 2 folds" in result.stdout
+    assert "Held-out real sources" in result.stdout and "Held-out fake families" in result.stdout
+    assert f"objective (mean over folds of the AUROC averaged over native, long64, long48): {doc['objective']['value']:.4f}" in result.stdout
+
+
+def test_scores_equal_scan_scores(cv_run, runner):
+    root, _ = cv_run
+    fold = json.loads((root / "fold-1" / "heldout.json").read_text())
+    picked = fold["files"][:3]
+    result = runner.invoke(app, ["scan", *[f["path"] for f in picked], "--weights", str(root / "fold-1" / "last.safetensors"), "--json", "-"])
+    scanned = {f["path"]: f["p_ai"] for f in json.loads(result.stdout)["files"]}
+    assert all(scanned[f["path"]] == f["p_ai"]["native"] for f in picked)
+
+
+def test_rerun_skips_finished_folds_and_rescores_unscored_ones(cv_run, family_data, runner):
+    root, first = cv_run
+    runs = root.parent.parent
+    weights = [root / f"fold-{i}" / "last.safetensors" for i in (1, 2)]
+    stamps = [w.stat().st_mtime_ns for w in weights]
+    before = json.loads((root / "cv.json").read_text())
+    again = runner.invoke(app, ["cv", str(family_data / "manifest.csv"), "--name", "tiny", "--runs-dir", str(runs), *CV_ARGS])
+    assert again.exit_code == 0, again.output
+    assert f"fold 1/2: already scored ({root / 'fold-1' / 'heldout.json'})" in again.stderr
+    assert "fold 2/2: already scored" in again.stderr
+    assert json.loads((root / "cv.json").read_text())["summary"] == before["summary"]
+
+    (root / "fold-2" / "heldout.json").unlink()
+    seen = []
+    config = _tiny_config(family_data, runs)
+    result = run_cv(config, CvOptions(folds=2, real_sizes=(64, 48)), on_fold=seen.append)
+    assert [f.fold.index for f in seen] == [1, 2]
+    assert [w.stat().st_mtime_ns for w in weights] == stamps  # scored again, never retrained
+    assert result.to_dict()["summary"] == before["summary"] and result.objective == before["objective"]["value"]
+
+
+def _tiny_config(data, runs):
+    from glass_cli.config import TrainConfig
+
+    return TrainConfig(
+        data=str(data / "manifest.csv"), name="tiny", runs_dir=str(runs), global_backbone="test_efficientnet", crop_size=32,
+        num_crops=2, pretrained=False, batch_size=8, lr_global=1e-3, lr_local=1e-3, lr_atten_class=1e-3, epochs=1, quiet=True,
+    )
+
+
+def test_a_changed_recipe_needs_another_name(cv_run, family_data, runner):
+    root, _ = cv_run
+    result = runner.invoke(
+        app, ["cv", str(family_data / "manifest.csv"), "--name", "tiny", "--runs-dir", str(root.parent.parent), *CV_ARGS, "--seed", "5"]
+    )
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"glass: error: {root}: this cross-validation was started with config seed=0; this run asks for 5; "
+        "choose another --name to start a new one"
+    )
+
+
+def test_fold_killed_before_its_first_epoch_starts_over(cv_run, family_data):
+    root, _ = cv_run
+    fold1 = root / "fold-1" / "last.safetensors"
+    stamp = fold1.stat().st_mtime_ns
+    shutil.rmtree(root / "fold-2")
+    (root / "fold-2").mkdir()
+    (root / "fold-2" / "config.json").write_text("{}")  # what a run killed during its first epoch leaves
+    result = run_cv(_tiny_config(family_data, root.parent.parent), CvOptions(folds=2, real_sizes=(64, 48)))
+    assert result.complete and (root / "fold-2" / "heldout.json").is_file() and (root / "fold-2" / "resume.safetensors").is_file()
+    assert fold1.stat().st_mtime_ns == stamp
+
+
+def test_data_without_families(runner, tiny_data, tmp_path):
+    result = runner.invoke(app, ["cv", str(tiny_data), "--runs-dir", str(tmp_path), *CV_ARGS])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"glass: error: {tiny_data}: no 'family' column (leave-family-out cross-validation needs a manifest .csv "
+        "naming each image's generator family or real source, e.g. sdxl, camera-canon)"
+    )
+    assert not (tmp_path / "cv").exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--folds", "4"], "{m}: 4 folds need at least 4 real and 4 fake families; found 3 real and 4 fake"),
+        (["--real-sizes", "512,512"], "--real-sizes must be distinct long sides of at least 8 pixels, got [512, 512]"),
+        (["--downscale", "1.0"], "--downscale must be a factor in (0, 1), got 1.0"),
+    ],
+)
+def test_cv_option_errors(runner, family_data, tmp_path, args, message):
+    m = family_data / "manifest.csv"
+    result = runner.invoke(app, ["cv", str(m), "--runs-dir", str(tmp_path), *CV_ARGS, *args])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "glass: error: " + message.format(m=m)
