@@ -100,6 +100,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--workers", default="1,2", help="comma-separated worker counts to try")
     ap.add_argument("--only", choices=["all", "scan"], default="all", help="'scan': skip a, b, d (long RSS runs)")
+    ap.add_argument("--engines", default="torch,onnx", help="comma-separated: torch, onnx")
     ap.add_argument("--keep", action="store_true", help="keep the generated corpus")
     args = ap.parse_args()
 
@@ -127,7 +128,12 @@ def main() -> None:
     model.eval()
     onnx_dir = Path(tempfile.mkdtemp(prefix="glass-bench-onnx-"))
     export((model, config), onnx_dir / "model.onnx")
-    engines = {"torch": TorchEngine(model, config, "cpu"), "onnx": OnnxEngine(onnx_dir / "model.onnx", "cpu")}
+    wanted = args.engines.split(",")
+    engines = {}
+    if "torch" in wanted:
+        engines["torch"] = TorchEngine(model, config, "cpu")
+    if "onnx" in wanted:
+        engines["onnx"] = OnnxEngine(onnx_dir / "model.onnx", "cpu")
     print(f"model: {config.describe()}, torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs")
     rows: list[tuple[str, float]] = []
     bounds: dict[str, float] = {}
@@ -146,15 +152,26 @@ def main() -> None:
         del batches
 
         def naive():
-            from glass_cli.views import build_views
+            # The paper's reference way: Pillow's full decode, a full-quality resize of the whole
+            # image, per-crop tensors, eager NCHW torch, one image per call.
+            from glass_cli.sampling import sample_crops
 
             ref = copy.deepcopy(model).to(memory_format=torch.contiguous_format)
             ref.crop_chunk = 0
+            mean = torch.tensor(config.global_norm.mean).view(3, 1, 1)
+            std = torch.tensor(config.global_norm.std).view(3, 1, 1)
+
+            def tensor(im):
+                return (torch.from_numpy(np.asarray(im, dtype=np.float32) / 255.0).permute(2, 0, 1) - mean) / std
+
+            s = config.crop_size
             for p in files:
                 img = Image.open(p).convert("RGB")
-                v = build_views(img, config, 0)
+                g = tensor(img.resize((s, s), Image.Resampling.BICUBIC))
+                plan = sample_crops(img.width, img.height, config.num_crops, s, 0)
+                c = torch.stack([tensor(img.crop(b)) for b in plan.boxes])
                 with torch.no_grad():
-                    ref(torch.from_numpy(v.global_view[None]), torch.from_numpy(v.crops[None]))
+                    ref(g[None], c[None])
 
         rows.append(("(d) naive loop: PIL, eager, batch 1", timed(naive, n)))
 

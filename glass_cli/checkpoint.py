@@ -129,6 +129,20 @@ def default_weights() -> Path | None:
     return None
 
 
+def resolve_weights(path: str | os.PathLike | None) -> Path:
+    """The weights a command should use: ``path`` if given, else the default model
+    (``default_weights``); a one-line CheckpointError when there is none."""
+    if path is not None:
+        return Path(path)
+    found = default_weights()
+    if found is None:
+        raise CheckpointError(
+            f"no model weights: the default model (weights/{DEFAULT_WEIGHTS_NAME}) is not in this install; "
+            "pass --weights FILE.safetensors (see `glass train`) or set GLASS_WEIGHTS"
+        )
+    return found
+
+
 def weights_sha256(path: str | os.PathLike) -> str:
     import hashlib
 

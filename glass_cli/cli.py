@@ -168,12 +168,7 @@ def scan(
         for p in paths:
             if not p.exists() and not p.is_symlink():
                 raise ScanError(f"{p}: no such file or folder")
-        weights = weights or checkpoint.default_weights()
-        if weights is None:
-            raise checkpoint.CheckpointError(
-                "no model weights: glass has no shipped default model yet; pass --weights FILE.safetensors "
-                "(a checkpoint saved by glass_cli.checkpoint.save) or set GLASS_WEIGHTS"
-            )
+        weights = checkpoint.resolve_weights(weights)
         engine_kind(weights, engine_name.value)  # a model/engine mismatch fails before the walk
         try:
             part = parse_shard(shard) if shard else None
@@ -215,7 +210,7 @@ def scan(
         if table is not None:
             out.print(table)
     out.print(report.summary_line(results, decision.threshold), markup=False)
-    out.print(f"model: {config.describe()} ({model_info['id']}), device: {engine.device}", markup=False, style="dim")
+    out.print(f"model: {config.describe()} ({model_info['id']}), device: {engine.device}", markup=False, style="dim", soft_wrap=True)
     raise typer.Exit(report.exit_code(results))
 
 
@@ -257,11 +252,7 @@ def export(
     try:
         if not onnx:
             raise ExportError("name the export format: --onnx (the only one so far)")
-        weights = weights or checkpoint.default_weights()
-        if weights is None:
-            raise checkpoint.CheckpointError(
-                "no model weights: glass has no shipped default model yet; pass --weights FILE.safetensors"
-            )
+        weights = checkpoint.resolve_weights(weights)
         out = output or default_output(weights, fp16)
         result = run_export(weights, out, fp16=fp16, opset=opset)
     except ParityError as exc:
@@ -658,9 +649,7 @@ def eval_command(
         if not chosen:
             found = sorted({s.split for s in samples if s.split})
             raise EvalError(f"{data}: no images in split {split!r} (splits: {', '.join(found) or 'none'})")
-        weights = weights or checkpoint.default_weights()
-        if weights is None:
-            raise checkpoint.CheckpointError("no model weights: pass --weights FILE.safetensors or set GLASS_WEIGHTS")
+        weights = checkpoint.resolve_weights(weights)
         engine = TorchEngine.from_checkpoint(weights, device=device.value)
         thr = engine.config.threshold if threshold is None else threshold
         with Progress(

@@ -75,10 +75,9 @@ def results_table(results: Sequence[ScanResult], *, show_all: bool = False) -> T
     if not rows:
         return None
     table = Table(title="Scanned files" if show_all else "Flagged files", title_justify="left")
-    table.add_column("file", overflow="fold")
+    table.add_column("file (size)", overflow="fold")
     table.add_column("P(AI)", justify="right")
     table.add_column("verdict")
-    table.add_column("size", justify="right")
     table.add_column("top crops (box, attention)", overflow="fold")
     table.add_column("evidence in file", overflow="fold")
     for r in sorted(rows, key=lambda r: (-(r.p_ai or 0.0), r.path)):
@@ -86,8 +85,10 @@ def results_table(results: Sequence[ScanResult], *, show_all: bool = False) -> T
         crops = "\n".join(f"{format_box(c.box)} {c.weight:.2f}" for c in r.top_crops(2)) or "-"
         if r.sampling == "fallback":
             crops += "\n(fallback sampling)"
+        name = Text(display_path(r.path))
+        name.append(f"\n{r.width}x{r.height}", style="dim")
         table.add_row(
-            display_path(r.path), f"{r.p_ai:.3f}", Text(word, style=style), f"{r.width}x{r.height}", crops,
+            name, f"{r.p_ai:.3f}", Text(word, style=style), crops,
             Text(summary(r.evidence) or "-", style="bold" if declares_ai(r.evidence) else ""),
         )
     return table
