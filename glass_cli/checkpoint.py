@@ -159,8 +159,9 @@ def model_id(path: str | os.PathLike) -> str:
     return "sha256:" + weights_sha256(path)[:16]  # describe_file()["id"] is the same
 
 
-def describe_file(path: str | os.PathLike) -> dict:
-    """Summary for reports: path, sha256 of the weights file, and the config."""
+def describe_file(path: str | os.PathLike, sha: str | None = None) -> dict:
+    """Summary for reports: path, sha256 of the weights file (``sha`` when already known),
+    and the config."""
     weights, _ = paths_for(path)
-    sha = weights_sha256(path)
+    sha = sha or weights_sha256(path)
     return {"id": "sha256:" + sha[:16], "weights": str(weights), "sha256": sha, "config": read_config(path).to_dict()}

@@ -73,6 +73,8 @@ class TorchEngine:
         import torch
 
         self.model_id = model_id or config.describe()
+        self.weights_sha256: str | None = None
+        """Full SHA-256 of the weights file, when the engine was opened from one."""
         """Names the exact weights in every result record (sha256 prefix of the weights file)."""
         self.device_name = resolve_device(device)
         cuda = self.device_name.startswith("cuda")
@@ -99,7 +101,10 @@ class TorchEngine:
         from . import checkpoint
 
         model, config = checkpoint.load(path)
-        return cls(model, config, device, model_id=model_id or checkpoint.model_id(path), precision=precision)
+        sha = checkpoint.weights_sha256(path)
+        engine = cls(model, config, device, model_id=model_id or "sha256:" + sha[:16], precision=precision)
+        engine.weights_sha256 = sha
+        return engine
 
     @property
     def device(self) -> str:
@@ -228,7 +233,8 @@ class OnnxEngine:
             raise EngineError(f"{self.path}: not a readable ONNX model ({onnxfile.one_line(exc)})") from None
 
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
-        self.model_id = "sha256:" + onnxfile.sha256_of(self.path)[:16]
+        self.weights_sha256 = onnxfile.sha256_of(self.path)
+        self.model_id = "sha256:" + self.weights_sha256[:16]
         try:
             self.config = onnxfile.config_from_metadata(self.metadata, self.path)
         except onnxfile.OnnxModelError as exc:
@@ -337,9 +343,10 @@ def open_engine(path, engine: str = "auto", device: str = "auto", precision: str
 
 def describe_model(path, engine=None) -> dict:
     """The model summary scan writes into its JSON, for either kind of model file (an open
-    OnnxEngine lends its metadata, so the file is not parsed twice)."""
+    engine lends its metadata and the weights' hash, so the file is not read twice)."""
     from . import checkpoint, onnxfile
 
+    sha = getattr(engine, "weights_sha256", None)
     if onnxfile.is_onnx_path(path):
-        return onnxfile.describe_file(path, engine.metadata if isinstance(engine, OnnxEngine) else None)
-    return checkpoint.describe_file(path)
+        return onnxfile.describe_file(path, engine.metadata if isinstance(engine, OnnxEngine) else None, sha=sha)
+    return checkpoint.describe_file(path, sha=sha)

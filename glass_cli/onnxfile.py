@@ -128,11 +128,11 @@ def sha256_of(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def describe_file(path: str | os.PathLike, meta: dict[str, str] | None = None) -> dict:
+def describe_file(path: str | os.PathLike, meta: dict[str, str] | None = None, sha: str | None = None) -> dict:
     """Summary for scan reports, shaped like ``checkpoint.describe_file`` plus format/precision."""
     meta = read_metadata(path) if meta is None else meta
     config = config_from_metadata(meta, path)
-    sha = sha256_of(path)
+    sha = sha or sha256_of(path)
     return {
         "id": "sha256:" + sha[:16],
         "weights": str(path),
