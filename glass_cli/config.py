@@ -49,6 +49,9 @@ class ModelConfig:
     """S: side of the global view and of every local crop, in pixels."""
     dropout: float = 0.1
     attn_hidden: int = 128
+    crop_head: bool = False
+    """GLASS only: a linear classifier on each crop's embedding, trained with an auxiliary
+    per-crop loss (``TrainConfig.crop_loss``)."""
     global_norm: Normalization = field(default_factory=Normalization)
     local_norm: Normalization = field(default_factory=Normalization)
     classes: tuple[str, str] = CLASSES
@@ -66,6 +69,8 @@ class ModelConfig:
             raise ValueError(f"need K >= 1 and S >= 8, got K={self.num_crops}, S={self.crop_size}")
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold must lie in [0, 1], got {self.threshold}")
+        if self.crop_head and self.arch != "glass":
+            raise ValueError("crop_head needs the glass architecture (the baseline has no crops)")
         if tuple(self.classes) != CLASSES:
             raise ValueError(f"class order must be {CLASSES}, got {tuple(self.classes)}")
 
@@ -78,7 +83,7 @@ class ModelConfig:
             return f"baseline {self.global_backbone} S={self.crop_size}"
         same = self.global_backbone == self.local_backbone
         nets = self.global_backbone if same else f"{self.global_backbone}+{self.local_backbone}"
-        return f"glass {nets} K={self.num_crops} S={self.crop_size}"
+        return f"glass {nets} K={self.num_crops} S={self.crop_size}" + (" +crop head" if self.crop_head else "")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -152,6 +157,11 @@ class TrainConfig:
     limit_val: int = 0
     balance: str = "sampler"
     augment: bool = True
+    size_aug: float = 0.0
+    """Probability of the size-aware rescale (both classes; replaces the factor downscale
+    when above 0): the long side becomes log-uniform in [size_aug_min, size_aug_max]."""
+    size_aug_min: int = 384
+    size_aug_max: int = 1024
     # optimisation
     epochs: int = 10
     batch_size: int = 16
@@ -163,6 +173,10 @@ class TrainConfig:
     min_lr: float = 1e-6
     warmup_epochs: float = 0.5
     label_smoothing: float = 0.1
+    crop_loss: float = 0.0
+    """GLASS only: weight of the auxiliary per-crop loss (each crop classified on its own,
+    labelled with its image's class); above 0 the model gets a per-crop head. Ignored for
+    the baseline."""
     amp: bool = True
     """Mixed precision on CUDA (bfloat16 where supported); ignored on CPU."""
     seed: int = 0
@@ -189,6 +203,9 @@ class TrainConfig:
             (0.0 <= self.label_smoothing < 1.0, f"label_smoothing must lie in [0, 1), got {self.label_smoothing}"),
             (self.warmup_epochs >= 0, f"warmup_epochs must be >= 0, got {self.warmup_epochs}"),
             (self.limit_train >= 0 and self.limit_val >= 0, "limit_train and limit_val must be >= 0"),
+            (self.crop_loss >= 0.0, f"crop_loss must be >= 0, got {self.crop_loss}"),
+            (0.0 <= self.size_aug <= 1.0, f"size_aug must lie in [0, 1], got {self.size_aug}"),
+            (8 <= self.size_aug_min <= self.size_aug_max, f"need 8 <= size_aug_min <= size_aug_max, got {self.size_aug_min}, {self.size_aug_max}"),
             (self.workers >= 0, f"workers must be >= 0, got {self.workers}"),
         ]
         for key in ("lr_global", "lr_local", "lr_atten_class", "min_lr"):
@@ -210,6 +227,7 @@ class TrainConfig:
             "crop_size": self.crop_size,
             "dropout": self.dropout,
             "attn_hidden": self.attn_hidden,
+            "crop_head": self.arch == "glass" and self.crop_loss > 0,
         }
 
     def to_dict(self) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -207,11 +208,18 @@ def epoch_order(samples: Sequence[Sample], seed: int, epoch: int, balance: str) 
 @dataclass(frozen=True)
 class Augment:
     """Training perturbations, each applied with its probability, in this order:
-    random crop (random aspect), downscale, blur, JPEG re-encode, horizontal flip.
+    random crop (random aspect), downscale (or, with ``size_p`` > 0, size-aware rescale),
+    blur, JPEG re-encode, horizontal flip.
 
     The crop breaks the "every fake is 1024x1024" geometry, the downscale teaches the local
     branch about resized pictures, and the re-encode of both classes at random qualities
-    removes the quantisation-table shortcut (see train-v1's README)."""
+    removes the quantisation-table shortcut (see train-v1's README).
+
+    The size-aware rescale draws a target long side log-uniformly between ``size_min`` and
+    ``size_max`` (never above the image's own long side: nothing is enlarged) and resizes to
+    it, whatever the class. Both classes then share one range of sizes, so the model meets
+    downscaled, smoothed real photos (a web copy, a thumbnail) as real and cannot use the
+    pixel count or the sharpness that comes with it as a cue."""
 
     crop_p: float = 0.3
     crop_min: float = 0.6
@@ -226,6 +234,17 @@ class Augment:
     jpeg_min: int = 60
     jpeg_max: int = 100
     flip_p: float = 0.5
+    size_p: float = 0.0
+    """Probability of the size-aware rescale; when above 0 it replaces the factor downscale."""
+    size_min: int = 384
+    size_max: int = 1024
+    """Range of the target long side, in pixels."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.size_p <= 1.0:
+            raise ValueError(f"size augmentation probability must lie in [0, 1], got {self.size_p}")
+        if not 8 <= self.size_min <= self.size_max:
+            raise ValueError(f"size augmentation range needs 8 <= min <= max, got {self.size_min}..{self.size_max}")
 
     def apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
         w, h = image.size
@@ -234,7 +253,10 @@ class Augment:
             ch = max(1, int(round(h * rng.uniform(self.crop_min, 1.0))))
             left, top = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
             image = image.crop((left, top, left + cw, top + ch))
-        if rng.random() < self.downscale_p:
+        if self.size_p > 0:
+            if rng.random() < self.size_p:
+                image = rescale_long_side(image, self.size_min, self.size_max, rng)
+        elif rng.random() < self.downscale_p:
             f = rng.uniform(self.downscale_min, 1.0)
             size = (max(1, round(image.width * f)), max(1, round(image.height * f)))
             image = image.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
@@ -245,6 +267,21 @@ class Augment:
         if rng.random() < self.flip_p:
             image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         return image
+
+
+def rescale_long_side(image: Image.Image, low: int, high: int, rng: np.random.Generator) -> Image.Image:
+    """Resize so that the long side is log-uniform in [low, min(high, long side)]; images
+    whose long side is already at most ``low`` are returned as they are."""
+    long_side = max(image.size)
+    top = min(high, long_side)
+    if long_side <= low:
+        return image
+    target = int(round(math.exp(rng.uniform(math.log(low), math.log(top)))))
+    if target >= long_side:
+        return image
+    f = target / long_side
+    size = (max(1, round(image.width * f)), max(1, round(image.height * f)))
+    return image.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
 
 
 def jpeg_roundtrip(image: Image.Image, quality: int) -> Image.Image:

@@ -111,6 +111,27 @@ def test_augmentation_is_seeded_and_reencodes_jpeg():
     assert Augment(crop_p=0, downscale_p=0, blur_p=0, jpeg_p=0, flip_p=0).apply(image, sample_rng(0, 0, 0)) is image
 
 
+def test_size_aware_rescale_spans_the_range_for_both_classes_and_never_enlarges():
+    from glass_cli.data import rescale_long_side
+
+    aug = Augment(crop_p=0, blur_p=0, jpeg_p=0, flip_p=0, size_p=1.0, size_min=64, size_max=256)
+    camera = Image.new("RGB", (600, 400), (120, 130, 140))
+    fake = Image.new("RGB", (200, 200), (120, 130, 140))
+    small = Image.new("RGB", (60, 40), (120, 130, 140))
+    camera_sides = [max(aug.apply(camera, sample_rng(0, 0, i)).size) for i in range(200)]
+    fake_sides = [max(aug.apply(fake, sample_rng(0, 0, i)).size) for i in range(200)]
+    assert 64 <= min(camera_sides) < 80 and 230 < max(camera_sides) <= 256
+    assert 64 <= min(fake_sides) < 80 and max(fake_sides) <= 200
+    out = aug.apply(camera, sample_rng(0, 0, 7))
+    assert abs(out.width / out.height - 1.5) < 0.02  # aspect kept
+    assert aug.apply(small, sample_rng(0, 0, 0)) is small  # already below the range: untouched
+    assert rescale_long_side(fake, 64, 1000, sample_rng(0, 0, 1)).size[0] <= 200
+    # with size_p > 0 the factor downscale is off: size_p=0 keeps the old behaviour
+    assert Augment(crop_p=0, blur_p=0, jpeg_p=0, flip_p=0, downscale_p=0, size_p=0.0).apply(camera, sample_rng(0, 0, 0)) is camera
+    with pytest.raises(ValueError, match="size augmentation range"):
+        Augment(size_min=500, size_max=100)
+
+
 def test_jpeg_augmentation_replaces_the_quantisation_tables():
     rng = np.random.default_rng(0)
     buf = io.BytesIO()

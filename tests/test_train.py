@@ -179,6 +179,23 @@ def test_unreadable_training_images_are_skipped_with_a_warning(runner, tmp_path,
     assert f"skipping unreadable training image {data}/fake/broken.png: " in result.stderr
 
 
+def test_crop_loss_and_size_aug_train_a_model_with_a_crop_head(runner, tmp_path, tiny_data):
+    args = ["train", str(tiny_data), "--name", "aux", "--runs-dir", str(tmp_path), "--epochs", "2", *TINY]
+    result = runner.invoke(app, [*args, "--crop-loss", "0.5", "--size-aug", "0.8", "--size-aug-min", "32", "--size-aug-max", "64"])
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "aux"
+    saved = TrainConfig.from_json((run / "config.json").read_text())
+    assert (saved.crop_loss, saved.size_aug, saved.size_aug_min, saved.size_aug_max) == (0.5, 0.8, 32, 64)
+    model, config = checkpoint.load(run / "last.safetensors")
+    assert config.crop_head and config.describe() == "glass test_efficientnet K=2 S=32 +crop head"
+    assert model.crop_head.out_features == 2
+    losses = [float(r["train_loss"]) for r in read_metrics(run)]
+    assert losses[1] < losses[0], losses
+    bad = runner.invoke(app, ["train", str(tiny_data), "--name", "bad", "--runs-dir", str(tmp_path), *TINY, "--size-aug-min", "900", "--size-aug-max", "100"])
+    assert bad.exit_code == 2
+    assert bad.output.strip().splitlines()[-1] == "glass: error: need 8 <= size_aug_min <= size_aug_max, got 900, 100"
+
+
 def test_lr_schedule_warms_up_then_decays_to_the_floor():
     total, warmup, floor = 100, 10, 0.01
     factors = [lr_factor(s, total, warmup, floor) for s in range(total + 1)]
