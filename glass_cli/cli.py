@@ -490,6 +490,7 @@ _TUNE_FIELDS = {
 class Metric(str, Enum):
     accuracy = "accuracy"
     auroc = "auroc"
+    cv = "cv"
 
 
 @app.command(epilog=TUNE_EPILOG)
@@ -502,7 +503,12 @@ def tune(
     study: Annotated[str | None, typer.Option(help="Study name. Default: ARCH-BACKBONE, e.g. glass-tf_efficientnet_lite0.", show_default=False)] = None,
     storage: Annotated[str | None, typer.Option(help="Optuna RDB URL shared by all workers (postgresql://..., mysql://..., sqlite:///...). Default: sqlite:///RUNS_DIR/tune/STUDY.db.", show_default=False)] = None,
     space: Annotated[Path | None, typer.Option(help="Search space file (JSON, or YAML with PyYAML) replacing the paper's space.")] = None,
-    metric: Annotated[Metric, typer.Option(help="Validation metric to maximise (best epoch of each trial).")] = Metric.accuracy,
+    metric: Annotated[
+        Metric,
+        typer.Option(help="What to maximise: val accuracy or AUROC (best epoch of each trial), or cv: a leave-family-out cross-validation per trial (as glass cv; needs a manifest with a family column).")
+    ] = Metric.accuracy,
+    cv_folds: Annotated[int, typer.Option(help="With --metric cv: folds per trial.", min=2)] = 3,
+    cv_real_sizes: Annotated[str, typer.Option(metavar="N,N,...", help="With --metric cv: long sides at which held-out reals are also scored.")] = "1024,512",
     epochs: Annotated[int, typer.Option(help="Epochs per trial: Hyperband's maximum (the paper: 25).", min=1)] = 25,
     min_epochs: Annotated[int | None, typer.Option(help="Hyperband's minimum epochs before pruning. Default: epochs // 5.", min=1, show_default=False)] = None,
     runs_dir: Annotated[str, typer.Option(help="Folder for the study database, trial runs and reports (RUNS_DIR/tune/).")] = "runs",
@@ -567,6 +573,8 @@ def tune(
             stale_after=stale_after,
             keep_checkpoints=keep_checkpoints,
             train=fixed,
+            cv_folds=cv_folds,
+            cv_real_sizes=_sizes(cv_real_sizes),
         )
         result = run_study(options, console=err, debug=debug)
     except (TuneError, SpaceError, TrainError, DataError, ValueError) as exc:
@@ -588,7 +596,8 @@ def tune(
     lines += [note for note in result.notes if note.startswith(("no completed", "importance"))]
     if result.best is not None:
         best = result.best
-        lines.append(f"best: trial {best.number}, {METRIC_NAMES[options.metric]} {best.value:.4f} (epoch {best.best_epoch})")
+        where = f"mean of {options.cv_folds} folds" if options.metric == "cv" else f"epoch {best.best_epoch}"
+        lines.append(f"best: trial {best.number}, {METRIC_NAMES[options.metric]} {best.value:.4f} ({where})")
         lines.append(f"best config: {result.best_config}  (glass train --config {result.best_config})")
     lines += [f"wrote {path}" for path in result.files]
     typer.echo("\n".join(lines))
@@ -763,6 +772,12 @@ def cv_command(
     real_sizes: Annotated[str, typer.Option(metavar="N,N,...", help="Long sides at which held-out reals are also scored (never enlarged).")] = "1024,512",
     jpeg: Annotated[int, typer.Option(help="JPEG quality of the re-encode robustness condition.", min=1, max=100)] = 75,
     downscale: Annotated[float, typer.Option(help="Factor of the downscale robustness condition.")] = 0.5,
+    target_fpr: Annotated[float, typer.Option(help="False-positive rate on held-out reals that the leave-family-out threshold aims at.")] = 0.05,
+    calibrate: Annotated[
+        Path | None,
+        typer.Option(metavar="WEIGHTS", help="Save a copy of this checkpoint (a model of the same recipe trained on all the data) with the leave-family-out threshold."),
+    ] = None,
+    calibrated_out: Annotated[Path | None, typer.Option("--output", "-o", help="Where --calibrate writes the copy. Default: WEIGHTS-calibrated.safetensors.")] = None,
     amp: Annotated[bool | None, typer.Option("--amp/--no-amp", help="Mixed precision on CUDA. Default: amp.", show_default=False)] = None,
     cache: Annotated[bool | None, typer.Option("--cache/--no-cache", help="Keep decoded training images in memory. Default: cache.", show_default=False)] = None,
     device: Annotated[Device | None, typer.Option(help="Default: auto.", show_default=False)] = None,
@@ -775,7 +790,7 @@ def cv_command(
     """
     from . import checkpoint, report
     from .config import TrainConfig
-    from .cv import FIGURE_FILE, RESULT_FILE, CvError, CvOptions, run_cv, size_keys
+    from .cv import FIGURE_FILE, RESULT_FILE, CvError, CvOptions, calibrate_checkpoint, run_cv, size_keys
     from .data import DataError
     from .engines import EngineError
     from .evaluate import EvalError
@@ -787,9 +802,12 @@ def cv_command(
         config = TrainConfig.from_dict(_training_options(given))
         options = CvOptions(
             folds=folds, real_sizes=_sizes(real_sizes), jpeg=jpeg, downscale=downscale, batch_size=config.batch_size,
-            workers=config.workers, device=config.device,
+            workers=config.workers, device=config.device, target_fpr=target_fpr,
         )
+        if calibrate is not None and not calibrate.is_file():
+            raise CvError(f"{calibrate}: no such checkpoint (--calibrate)")
         result = run_cv(config, options, console=err)
+        calibrated = calibrate_checkpoint(result, calibrate, calibrated_out) if calibrate is not None else None
     except (CvError, TrainError, DataError, EvalError, checkpoint.CheckpointError, EngineError, BackboneError, ValueError) as exc:
         if debug:
             raise
@@ -809,6 +827,9 @@ def cv_command(
     objective = "n/a" if result.objective is None else f"{result.objective:.4f}"
     out.print(f"objective (mean over folds of the AUROC averaged over {terms}): {objective}", markup=False, soft_wrap=True)
     out.print(f"wrote {result.root / RESULT_FILE} and {result.root / FIGURE_FILE} ({result.seconds:.0f} s)", markup=False, style="dim", soft_wrap=True)
+    if calibrated is not None:
+        path, record = calibrated
+        out.print(f"threshold {record['threshold']:.6g} (leave-family-out, target FPR {record['target_fpr']:g}) written to {path}", markup=False, soft_wrap=True)
     raise typer.Exit(3 if result.errors else 0)
 
 

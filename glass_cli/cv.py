@@ -59,6 +59,9 @@ FIGURE_FILE = "cv.png"
 FOLD_FILE = "heldout.json"
 TRAIN_SPLIT = "train"
 HELDOUT_SPLIT = "heldout"
+SOURCE_MIN_N = 5
+"""Real sources with fewer held-out images than this are left out of ``worst_source_sized``
+(one photo from one camera makes a 0% or 100% false-positive rate)."""
 OBJECTIVE = "auroc_sizes_mean"
 """The fold number that ``CvResult.objective`` averages: the AUROC of the held-out fakes
 against the held-out reals, averaged over the real sizes (as stored and each long side)."""
@@ -85,8 +88,13 @@ class CvOptions:
     workers: int = 2
     """Threads preparing images when scoring."""
     device: str = "auto"
+    target_fpr: float = 0.05
+    """False-positive rate on held-out reals that the leave-family-out threshold aims at
+    (``calibration``); it changes only reported numbers, never a fold's training or scores."""
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.target_fpr < 1.0:
+            raise CvError(f"--target-fpr must lie in [0, 1), got {self.target_fpr}")
         if self.folds < 2:
             raise CvError(f"--folds must be at least 2, got {self.folds}")
         if any(n < 8 for n in self.real_sizes) or len(set(self.real_sizes)) != len(self.real_sizes):
@@ -322,6 +330,9 @@ class CvResult:
     def errors(self) -> list[dict[str, str]]:
         return [e for f in self.folds for e in f.errors]
 
+    def calibration(self) -> dict[str, Any] | None:
+        return calibration(self.folds, self.options)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
@@ -336,6 +347,7 @@ class CvResult:
             "config": self.config.to_dict(),
             "summary": self.summary(),
             "folds": [f.to_dict(files=False) for f in self.folds],
+            "calibration": self.calibration(),
             "seconds": self.seconds,
         }
 
@@ -381,6 +393,64 @@ def fold_numbers(
     real_sources = per_family(0, [c.key for c in conds])
     fake_families = per_family(1, [c.key for c in conds if not c.reals_only])
     return metrics, real_sources, fake_families
+
+
+def _size_scores(files: Sequence[dict[str, Any]], sizes: Sequence[str], label: int) -> list[float]:
+    return [f["p_ai"][k] for f in files if f["label"] == label for k in sizes if f["p_ai"].get(k) is not None]
+
+
+def calibration(folds: Sequence[FoldResult], options: CvOptions) -> dict[str, Any] | None:
+    """A decision threshold chosen on unseen sources, and what it does on them.
+
+    ``threshold``: the lowest threshold that flags at most ``options.target_fpr`` of every
+    held-out real of every fold, each counted at every real size (as stored and shrunk);
+    the threshold to ship with a model trained by the same recipe on all the data.
+
+    ``nested``: the honest check of that procedure. Fold i gets the threshold computed from
+    the other folds' reals only, and its held-out numbers are computed again at it (share of
+    reals flagged per condition and per source, share of fakes detected): the threshold never
+    saw the sources it is judged on. None when fewer than two folds have scores.
+    """
+    from .evaluate import threshold_at_fpr
+
+    scored = [f for f in folds if f.files]
+    if len(scored) < 2:
+        return None
+    conds, sizes = conditions(options), size_keys(options)
+    pooled = threshold_at_fpr([p for f in scored for p in _size_scores(f.files, sizes, 0)], options.target_fpr)
+    nested = []
+    for fold in scored:
+        others = [p for g in scored if g is not fold for p in _size_scores(g.files, sizes, 0)]
+        thr = threshold_at_fpr(others, options.target_fpr)
+        metrics, real_sources, fake_families = fold_numbers(fold.files, conds, sizes, thr)
+        nested.append({
+            "fold": fold.fold.index, "threshold": thr,
+            "metrics": {k: v for k, v in metrics.items() if k.startswith(("fpr_", "tpr_"))},
+            "real_sources": real_sources, "fake_families": fake_families,
+        })
+    keys = list(dict.fromkeys(k for n in nested for k in n["metrics"]))
+    def worst(min_n: int) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for c in conds:
+            rows = [
+                (src[c.key], name, src["n"], n["fold"]) for n in nested for name, src in n["real_sources"].items()
+                if src.get(c.key) is not None and src["n"] >= min_n
+            ]
+            if rows:
+                rate, name, count, fold_index = max(rows, key=lambda r: (r[0], r[2]))
+                out[c.key] = {"source": name, "n": count, "fold": fold_index, "fpr": rate}
+        return out
+    return {
+        "target_fpr": options.target_fpr,
+        "threshold": pooled,
+        "reals": sum(len(_size_scores(f.files, sizes, 0)) for f in scored),
+        "complete": len(scored) == options.folds,
+        "nested": nested,
+        "nested_summary": {k: spread([n["metrics"].get(k) for n in nested]) for k in keys},
+        "worst_source": worst(1),
+        "worst_source_min_n": SOURCE_MIN_N,
+        "worst_source_sized": worst(SOURCE_MIN_N),
+    }
 
 
 def score_fold(
@@ -585,3 +655,110 @@ def write_outputs(result: CvResult) -> None:
     document = result.to_dict()
     atomic.write_text(result.root / RESULT_FILE, json.dumps(document, indent=2) + "\n")
     atomic.write_bytes(result.root / FIGURE_FILE, cv_figure(document))
+
+
+# ---------------------------------------------------------------------------- fusion
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-7), 1 - 1e-7)
+    return math.log(p / (1 - p))
+
+
+def fuse(roots: Sequence[str | os.PathLike], weights: Sequence[float] | None = None, threshold: float = 0.5) -> dict[str, Any]:
+    """Score fusion of finished cross-validations of the same data and folds: each held-out
+    file's P(AI) becomes the sigmoid of the weighted mean of the models' logits (equal
+    weights by default), and every fold's numbers are computed again from the fused scores.
+
+    Returns ``{"names", "weights", "threshold", "folds": [fold metrics...], "summary",
+    "objective"}`` in the layout of ``cv.json``'s summary."""
+    if len(roots) < 2:
+        raise CvError("fusion needs at least two cross-validations")
+    weights = list(weights) if weights is not None else [1.0] * len(roots)
+    if len(weights) != len(roots) or any(w < 0 for w in weights) or not sum(weights):
+        raise CvError(f"need one non-negative weight per cross-validation, not all zero; got {weights}")
+    docs = []
+    for root in roots:
+        path = Path(root) / RESULT_FILE
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise CvError(f"{path}: cannot read ({exc})") from None
+        if not doc.get("complete"):
+            raise CvError(f"{path}: the cross-validation is not finished")
+        docs.append(doc)
+    first = docs[0]
+    for root, doc in zip(roots[1:], docs[1:]):
+        if doc["options"] != first["options"] or [f["fold"] for f in doc["folds"]] != [f["fold"] for f in first["folds"]]:
+            raise CvError(f"{root}: other folds or scoring options than {roots[0]}; fusion needs the same")
+    options = CvOptions(folds=first["options"]["folds"], real_sizes=tuple(first["options"]["real_sizes"]),
+                        jpeg=first["options"]["jpeg"], downscale=first["options"]["downscale"])
+    conds, sizes = conditions(options), size_keys(options)
+    total = float(sum(weights))
+    fold_metrics = []
+    for index in range(len(first["folds"])):
+        per_model = []
+        for root in roots:
+            held = Path(root) / f"fold-{index + 1}" / FOLD_FILE
+            try:
+                per_model.append({f["path"]: f for f in json.loads(held.read_text(encoding="utf-8"))["files"]})
+            except (OSError, ValueError, KeyError) as exc:
+                raise CvError(f"{held}: cannot read the fold's scores ({exc})") from None
+        files = []
+        for path, f in per_model[0].items():
+            if not all(path in m for m in per_model):
+                continue  # unreadable for one of the models: left out, as in the folds themselves
+            p_ai = {}
+            for key in f["p_ai"]:
+                if all(key in m[path]["p_ai"] for m in per_model):
+                    z = sum(w * _logit(m[path]["p_ai"][key]) for w, m in zip(weights, per_model)) / total
+                    p_ai[key] = 1.0 / (1.0 + math.exp(-z))
+            files.append({**f, "p_ai": p_ai})
+        metrics, real_sources, _ = fold_numbers(files, conds, sizes, threshold)
+        fold_metrics.append({"metrics": metrics, "real_sources": real_sources})
+    keys = list(dict.fromkeys(k for f in fold_metrics for k in f["metrics"]))
+    summary = {k: spread([f["metrics"].get(k) for f in fold_metrics]) for k in keys}
+    return {
+        "names": [Path(r).name for r in roots],
+        "weights": weights,
+        "threshold": threshold,
+        "folds": fold_metrics,
+        "summary": summary,
+        "objective": summary[OBJECTIVE]["mean"],
+    }
+
+
+# ---------------------------------------------------------------------------- calibrated copy
+
+
+def calibrate_checkpoint(result: CvResult, weights: str | os.PathLike, out: str | os.PathLike | None = None) -> tuple[Path, dict[str, Any]]:
+    """Save a copy of ``weights`` whose threshold is the cross-validation's leave-family-out
+    threshold (``calibration(...)["threshold"]``), with how it was chosen in the model's
+    ``calibration`` field. ``weights`` should be a model trained by the same recipe on all
+    the data: its architecture must match the folds' models. Returns (path, calibration)."""
+    from . import checkpoint
+
+    cal = result.calibration()
+    if not result.complete or cal is None:
+        raise CvError(f"{result.root}: --calibrate needs every fold scored ({len(result.folds)} of {result.options.folds} are)")
+    model, config = checkpoint.load(weights)
+    fold_models = sorted({f.model for f in result.folds})
+    if fold_models != [config.describe()]:
+        raise CvError(f"{weights}: model is {config.describe()}, the cross-validation trained {', '.join(fold_models)}; calibrate a model of the same recipe")
+    worst = cal["worst_source_sized"].get("native") or {}
+    record = {
+        "method": "leave-family-out cross-validation",
+        "cv": str(result.root),
+        "data": result.config.data,
+        "folds": result.options.folds,
+        "target_fpr": cal["target_fpr"],
+        "threshold": cal["threshold"],
+        "reals": cal["reals"],
+        "nested_fpr_native": cal["nested_summary"].get("fpr_native"),
+        "nested_tpr_native": cal["nested_summary"].get("tpr_native"),
+        "nested_worst_source_native": worst,
+        "source": str(weights),
+    }
+    target = Path(out) if out is not None else Path(str(checkpoint.paths_for(weights)[0]).removesuffix(".safetensors") + "-calibrated")
+    saved = checkpoint.save(model, config.replace(threshold=cal["threshold"], calibration=record), target)
+    return Path(saved), record

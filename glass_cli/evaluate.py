@@ -161,6 +161,19 @@ def summarize(records: Sequence[Record], threshold: float) -> dict:
     return out
 
 
+def threshold_at_fpr(real_scores: Sequence[float], target_fpr: float) -> float:
+    """The lowest threshold that flags at most ``target_fpr`` of ``real_scores`` (P(AI) of
+    real images; a file is flagged when P(AI) >= threshold): it sits just above the score of
+    the highest-scoring real image that must not be flagged."""
+    if not 0.0 <= target_fpr < 1.0:
+        raise EvalError(f"--target-fpr must lie in [0, 1), got {target_fpr}")
+    real = sorted(real_scores, reverse=True)
+    if not real:
+        raise EvalError("calibration needs real images with scores; none were scored")
+    allowed = int(target_fpr * len(real) + 1e-9)  # real images that may score at or above the threshold
+    return 0.0 if allowed >= len(real) else min(1.0, float(np.nextafter(real[allowed], 2.0)))
+
+
 def calibrate(records: Sequence[Record], target_fpr: float) -> dict:
     """The lowest threshold whose false-positive rate on the real images in ``records`` is at
     most ``target_fpr``, with what it achieves there (FPR and TPR on the same images).
@@ -168,14 +181,9 @@ def calibrate(records: Sequence[Record], target_fpr: float) -> dict:
     A file is flagged when P(AI) >= threshold, so the threshold sits just above the score of
     the highest-scoring real image that must not be flagged.
     """
-    if not 0.0 <= target_fpr < 1.0:
-        raise EvalError(f"--target-fpr must lie in [0, 1), got {target_fpr}")
-    real = sorted((r.p_ai for r in records if r.p_ai is not None and r.label == 0), reverse=True)
+    real = [r.p_ai for r in records if r.p_ai is not None and r.label == 0]
     fake = [r.p_ai for r in records if r.p_ai is not None and r.label == 1]
-    if not real:
-        raise EvalError("calibration needs real images with scores; none were scored")
-    allowed = int(target_fpr * len(real) + 1e-9)  # real images that may score at or above the threshold
-    threshold = 0.0 if allowed >= len(real) else min(1.0, float(np.nextafter(real[allowed], 2.0)))
+    threshold = threshold_at_fpr(real, target_fpr)
     fpr = sum(p >= threshold for p in real) / len(real)
     tpr = sum(p >= threshold for p in fake) / len(fake) if fake else None
     return {"threshold": threshold, "target_fpr": target_fpr, "fpr": fpr, "tpr": tpr,

@@ -333,6 +333,28 @@ def cv_tables(document: dict[str, Any]) -> list[Table]:
             for name, g in groups.items():
                 table.add_row(Text(name), str(f["fold"]["index"]), str(g["n"]), *[_num(g.get(c["key"])) for c in which])
     tables += [t for t in (reals, fakes) if t.row_count]
+    cal = document.get("calibration")
+    if cal:
+        t = Table(
+            title=f"Leave-family-out threshold for {cal['target_fpr']:g} FPR: {cal['threshold']:.4g} (from {cal['reals']} held-out real scores, all sizes); "
+            "each fold judged at the threshold of the other folds",
+            title_justify="left",
+        )
+        t.add_column("metric")
+        for n in cal["nested"]:
+            t.add_column(f"fold {n['fold']}", justify="right")
+        t.add_column("mean ± std", justify="right")
+        t.add_row("threshold", *[f"{n['threshold']:.4g}" for n in cal["nested"]], "")
+        rows = [(f"tpr_{c['key']}", f"fakes flagged, {c['label']}") for c in conds if not c["reals_only"]]
+        rows += [(f"fpr_{c['key']}", f"reals flagged, {c['label']}") for c in conds]
+        for key, label in rows:
+            t.add_row(label, *[_num(n["metrics"].get(key)) for n in cal["nested"]], _spread(cal["nested_summary"].get(key)))
+        for key, label in (("worst_source", "worst real source"), ("worst_source_sized", f"worst real source of >= {cal['worst_source_min_n']} images")):
+            for c in conds:
+                w = cal[key].get(c["key"])
+                if w:
+                    t.add_row(f"{label}, {c['label']}", *["" for _ in cal["nested"]], Text(f"{w['fpr']:.3f} {w['source']} (n={w['n']}, fold {w['fold']})"))
+        tables.append(t)
     errors = [e for f in folds for e in f["errors"]]
     if errors:
         t = Table(title="Not scored", title_justify="left")

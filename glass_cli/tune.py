@@ -67,8 +67,11 @@ MAX_ATTEMPTS = 3
 MAX_CONSECUTIVE_FAILURES = 3
 OPEN_ATTEMPTS = 4
 STUDY_ATTR = "glass"
-TUNE_METRICS = ("accuracy", "auroc")
-METRIC_NAMES = {"accuracy": "val accuracy", "auroc": "val AUROC"}
+TUNE_METRICS = ("accuracy", "auroc", "cv")
+METRIC_NAMES = {"accuracy": "val accuracy", "auroc": "val AUROC", "cv": "leave-family-out AUROC"}
+"""``cv``: each trial is a leave-family-out cross-validation (``glass cv``) and its value the
+mean over folds of the held-out AUROC averaged over the real sizes; the pruner's steps are
+folds, not epochs."""
 KEEP_IN_TRIAL_RUN = ("config.json", "metrics.csv", "curves.png")
 """What a finished trial's run folder keeps (plus best.* with keep_checkpoints)."""
 _NOT_IDENTITY = frozenset({"data", "name", "runs_dir", "global_weights", "local_weights", *RUNTIME_KEYS})
@@ -105,6 +108,10 @@ class TuneOptions:
     keep_checkpoints: bool = False
     train: dict[str, Any] = field(default_factory=dict)
     """TrainConfig options fixed for every trial (removed from the space when it has them)."""
+    cv_folds: int = 3
+    """Folds of each trial's cross-validation (metric ``cv``)."""
+    cv_real_sizes: tuple[int, ...] = (1024, 512)
+    """Long sides at which each fold's held-out reals are also scored (metric ``cv``)."""
 
     @property
     def study_name(self) -> str:
@@ -112,7 +119,14 @@ class TuneOptions:
 
     @property
     def pruner_min(self) -> int:
+        if self.metric == "cv":
+            return 1
         return self.min_epochs or max(1, self.epochs // 5)
+
+    @property
+    def pruner_max(self) -> int:
+        """The pruner's maximum resource: epochs, or folds for metric ``cv``."""
+        return self.cv_folds if self.metric == "cv" else self.epochs
 
     @property
     def study_dir(self) -> Path:
@@ -186,7 +200,7 @@ def base_config(opts: TuneOptions, space: Space) -> TrainConfig:
         "arch": opts.arch,
         "global_backbone": opts.backbone,
         "epochs": opts.epochs,
-        "select_metric": opts.metric,
+        "select_metric": opts.metric if opts.metric in SELECT_METRICS else "auroc",
         "runs_dir": str(opts.study_dir),
         "name": "",
     }
@@ -199,9 +213,12 @@ def base_config(opts: TuneOptions, space: Space) -> TrainConfig:
 def study_identity(opts: TuneOptions, space: Space, base: TrainConfig) -> dict[str, Any]:
     """What every process of one study must agree on (stored as a study user attribute)."""
     identity = {k: v for k, v in base.to_dict().items() if k not in _NOT_IDENTITY}
+    if opts.metric == "cv":
+        identity["cv"] = {"folds": opts.cv_folds, "real_sizes": list(opts.cv_real_sizes)}
     identity.update(
         space=space.to_dict(),
         pruner={"min_epochs": opts.pruner_min, "max_epochs": opts.epochs, "reduction_factor": REDUCTION_FACTOR},
+        metric=opts.metric,
         sampler_seed=opts.sampler_seed,
     )
     return json.loads(json.dumps(identity))
@@ -343,7 +360,7 @@ def open_study(opts: TuneOptions, identity: dict[str, Any], on_retry: Callable[[
                 storage=storage,
                 study_name=opts.study_name,
                 sampler=TrialSeededTPE(opts.sampler_seed),
-                pruner=HyperbandPruner(min_resource=opts.pruner_min, max_resource=opts.epochs, reduction_factor=REDUCTION_FACTOR),
+                pruner=HyperbandPruner(min_resource=opts.pruner_min, max_resource=opts.pruner_max, reduction_factor=REDUCTION_FACTOR),
                 direction="maximize",
                 load_if_exists=True,
             )
@@ -400,6 +417,8 @@ class Objective:
         trial.set_user_attr("worker", self.worker)
         params = self.space.suggest(trial)
         config = TrainConfig.from_dict({**params, "name": f"trial-{trial.number:04d}"}, self.base)
+        if self.opts.metric == "cv":
+            return self._cross_validate(trial, params, config)
         run = Path(config.runs_dir) / config.name
         if run.exists():  # left by an earlier study of the same name whose storage was deleted
             shutil.rmtree(run)
@@ -445,11 +464,71 @@ class Objective:
         self._say(f"trial {trial.number}: {metric} {best:.4f} (epoch {best_epoch})")
         return best
 
+    def _cross_validate(self, trial, params: dict[str, Any], config: TrainConfig) -> float:
+        """One trial as a leave-family-out cross-validation: the pruner sees the running mean
+        of the fold objectives after each fold."""
+        from .cv import CvOptions, cv_root, run_cv
+        from .train import TrainError
+
+        root = cv_root(config)
+        if root.exists():  # left by an earlier study of the same name whose storage was deleted
+            shutil.rmtree(root)
+        trial.set_user_attr("run", str(root))
+        retry = trial.user_attrs.get("retry_of")
+        self._say(f"trial {trial.number}" + (f" (retry of {retry})" if retry is not None else "") + f": {describe_params(params)}")
+        options = CvOptions(
+            folds=self.opts.cv_folds, real_sizes=tuple(self.opts.cv_real_sizes), batch_size=config.batch_size,
+            workers=config.workers, device=config.device,
+        )
+        values: list[float] = []
+
+        def on_fold(fold) -> None:
+            if fold.objective is None:
+                raise TrainError(f"fold {fold.fold.index}: the held-out AUROC is undefined")
+            values.append(float(fold.objective))
+            mean = sum(values) / len(values)
+            trial.report(mean, len(values))
+            trial.set_user_attr("folds_run", len(values))
+            if len(values) < options.folds and trial.should_prune():
+                self.outcome = "pruned"
+                self._say(f"trial {trial.number}: pruned after fold {len(values)} (mean {METRIC_NAMES['cv']} {mean:.4f})")
+                raise optuna.TrialPruned(f"pruned after fold {len(values)}")
+
+        try:
+            result = run_cv(config, options, console=self.console, on_fold=on_fold)
+        except optuna.TrialPruned:
+            raise
+        except KeyboardInterrupt:
+            self.outcome = "interrupted"
+            trial.set_user_attr("interrupted", True)
+            trial.set_user_attr("fail_reason", "interrupted")
+            raise
+        except Exception as exc:
+            self.outcome = "failed"
+            reason = one_line(exc)
+            trial.set_user_attr("fail_reason", reason)
+            self._say(f"trial {trial.number}: failed: {reason}")
+            raise
+        finally:
+            self._tidy_cv(root)
+        self.outcome = "complete"
+        value = float(result.objective)
+        self._say(f"trial {trial.number}: {METRIC_NAMES['cv']} {value:.4f} (mean of {len(values)} folds)")
+        return value
+
+    def _tidy_cv(self, root: Path) -> None:
+        """Keep every fold's numbers, scores and curves; drop its checkpoints."""
+        if not root.is_dir():
+            return
+        for fold in root.glob("fold-*"):
+            if fold.is_dir():
+                self._tidy(fold)
+
     def _tidy(self, run: Path) -> None:
         """Keep a trial's record, drop what only a resumed run or a scan would need."""
         if not run.is_dir():
             return
-        keep = set(KEEP_IN_TRIAL_RUN)
+        keep = set(KEEP_IN_TRIAL_RUN) | {"heldout.json"}
         if self.opts.keep_checkpoints:
             keep |= {"best.safetensors", "best.json"}
         for p in run.iterdir():
@@ -464,7 +543,7 @@ def preflight(opts: TuneOptions) -> tuple[Space, TrainConfig, list[str]]:
     notes: list[str] = []
     if opts.arch not in ("glass", "baseline"):
         raise TuneError(f"unknown architecture {opts.arch!r}")
-    if opts.metric not in TUNE_METRICS or opts.metric not in SELECT_METRICS:
+    if opts.metric not in TUNE_METRICS:
         raise TuneError(f"--metric must be one of {', '.join(TUNE_METRICS)}, got {opts.metric!r}")
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", opts.study_name):
         raise TuneError(f"study name {opts.study_name!r}: use letters, digits, '.', '_' and '-' only")
@@ -481,8 +560,22 @@ def preflight(opts: TuneOptions) -> tuple[Space, TrainConfig, list[str]]:
             raise TuneError(f"{space.source}: nothing left to search once the flags fix {', '.join(fixed_by_flags)}")
     base = base_config(opts, space)
     space.check(base)
-    train, val = read_splits(base)
-    notes.append(f"data: {len(train)} training and {len(val)} validation images from {opts.data}")
+    if opts.metric == "cv":
+        from .cv import CvError, assign_folds
+        from .data import read_dataset
+
+        if opts.cv_folds < 2:
+            raise TuneError(f"--cv-folds must be at least 2, got {opts.cv_folds}")
+        try:
+            folds = assign_folds(read_dataset(base.data), opts.cv_folds, base.data)
+        except CvError as exc:
+            raise TuneError(str(exc)) from None
+        notes.append(
+            f"data: {sum(f.real + f.fake for f in folds)} images from {opts.data}, {opts.cv_folds} leave-family-out folds per trial"
+        )
+    else:
+        train, val = read_splits(base)
+        notes.append(f"data: {len(train)} training and {len(val)} validation images from {opts.data}")
     model, _ = build_model(base)  # a missing backbone or weights file fails here, not in every trial
     del model
     return space, base, notes
@@ -507,7 +600,9 @@ def run_study(opts: TuneOptions, console=None, debug: bool = False) -> TuneResul
     with _quiet_optuna(debug), _sigterm_as_interrupt():
         study = open_study(opts, identity, on_retry)
         say(f"study {opts.study_name} in {_redact(opts.storage_url)}: target {opts.n_trials} trials, "
-            f"{opts.epochs} epochs each (Hyperband from {opts.pruner_min}), maximising {METRIC_NAMES[opts.metric]}")
+            + (f"{opts.cv_folds}-fold cross-validation of {opts.epochs} epochs per fold each (Hyperband over folds)"
+               if opts.metric == "cv" else f"{opts.epochs} epochs each (Hyperband from {opts.pruner_min})")
+            + f", maximising {METRIC_NAMES[opts.metric]}")
         for note in notes:
             say(note)
         for name, p in space.params.items():

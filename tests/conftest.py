@@ -60,6 +60,23 @@ def trained(tmp_path_factory, tiny_data, runner):
     return runs / "tiny", result
 
 
+REAL_FAMILIES = ("cam-a", "cam-b", "cam-c")
+FAKE_FAMILIES = ("gen-a", "gen-b", "gen-c", "gen-d")
+
+
+@pytest.fixture(scope="session")
+def family_data(tmp_path_factory):
+    """12 reals from 3 'camera makes' and 12 fakes from 4 'generator families', with a manifest."""
+    root = make_images(tmp_path_factory.mktemp("cv") / "data", per_class=12, seed=3)
+    rows = ["path,label,split,generator,family"]
+    for label, families in (("real", REAL_FAMILIES), ("fake", FAKE_FAMILIES)):
+        for i, p in enumerate(sorted((root / label).glob("*.png"))):
+            family = families[i % len(families)]
+            rows.append(f"{label}/{p.name},{label},train,{family}-model,{family}")
+    (root / "manifest.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
 @pytest.fixture(autouse=True)
 def _glass_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("GLASS_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "glass-cache"))

@@ -14,10 +14,8 @@ from glass_cli.cv import CvError, CvOptions, assign_folds, run_cv
 from glass_cli.data import Sample
 from glass_cli.metrics import auroc
 
-from .conftest import TINY_TRAIN, make_images
+from .conftest import FAKE_FAMILIES, REAL_FAMILIES, TINY_TRAIN, make_images
 
-REAL_FAMILIES = ("cam-a", "cam-b", "cam-c")
-FAKE_FAMILIES = ("gen-a", "gen-b", "gen-c", "gen-d")
 CV_ARGS = ["--folds", "2", "--epochs", "1", "--real-sizes", "64,48", *TINY_TRAIN]
 
 
@@ -75,19 +73,6 @@ def test_fold_errors():
 
 
 @pytest.fixture(scope="module")
-def family_data(tmp_path_factory):
-    """12 reals from 3 'camera makes' and 12 fakes from 4 'generator families', with a manifest."""
-    root = make_images(tmp_path_factory.mktemp("cv") / "data", per_class=12, seed=3)
-    rows = ["path,label,split,generator,family"]
-    for label, families in (("real", REAL_FAMILIES), ("fake", FAKE_FAMILIES)):
-        for i, p in enumerate(sorted((root / label).glob("*.png"))):
-            family = families[i % len(families)]
-            rows.append(f"{label}/{p.name},{label},train,{family}-model,{family}")
-    (root / "manifest.csv").write_text("\n".join(rows) + "\n")
-    return root
-
-
-@pytest.fixture(scope="module")
 def cv_run(tmp_path_factory, family_data, runner):
     runs = tmp_path_factory.mktemp("cvruns")
     result = runner.invoke(app, ["cv", str(family_data / "manifest.csv"), "--name", "tiny", "--runs-dir", str(runs), *CV_ARGS])
@@ -135,6 +120,60 @@ def test_cv_end_to_end(cv_run, family_data):
     assert "leave-family-out cross-validation, 2 of 2 folds" in result.stdout
     assert "Held-out real sources" in result.stdout and "Held-out fake families" in result.stdout
     assert f"objective (mean over folds of the AUROC averaged over native, long64, long48): {doc['objective']['value']:.4f}" in result.stdout
+
+
+def test_leave_family_out_threshold_is_judged_on_folds_it_never_saw():
+    from glass_cli.cv import Fold, FoldResult, calibration
+
+    def fold(index, reals, fakes):
+        files = [{"path": f"/r{index}-{i}", "label": 0, "family": fam, "p_ai": {"native": p, "long32": p}} for i, (fam, p) in enumerate(reals)]
+        files += [{"path": f"/f{index}-{i}", "label": 1, "family": "gen", "p_ai": {"native": p}} for i, p in enumerate(fakes)]
+        return FoldResult(Fold(index, ("x",), len(reals), len(fakes)), {}, {}, {}, 0.5, "m", "c", (0, 0), 0.0, 0.0, files=files)
+
+    a = fold(1, [("cam-a", 0.1), ("cam-a", 0.2), ("cam-b", 0.3), ("cam-b", 0.9)], [0.8, 0.95])
+    b = fold(2, [("cam-c", 0.05), ("cam-c", 0.15), ("cam-c", 0.25), ("cam-c", 0.35)], [0.3, 0.6])
+    cal = calibration([a, b], CvOptions(folds=2, real_sizes=(32,), target_fpr=0.25))
+    # 16 real scores (8 reals x 2 sizes), 4 may be flagged: just above the 5th highest (0.9, 0.9, 0.35, 0.35, 0.3)
+    assert cal["reals"] == 16 and 0.3 < cal["threshold"] < 0.3000001
+    first, second = cal["nested"]
+    assert 0.25 < first["threshold"] < 0.2500001  # fold 2's 8 scores alone, 2 may be flagged: above the 3rd highest
+    assert first["metrics"]["fpr_native"] == 0.5 and first["metrics"]["tpr_native"] == 1.0
+    assert first["real_sources"]["cam-b"]["native"] == 1.0 and first["real_sources"]["cam-a"]["native"] == 0.0
+    assert 0.3 < second["threshold"] < 0.3000001  # fold 1's scores alone
+    assert second["metrics"]["fpr_native"] == 0.25 and second["metrics"]["tpr_native"] == 0.5
+    assert cal["worst_source"]["native"] == {"source": "cam-b", "n": 2, "fold": 1, "fpr": 1.0}
+    assert cal["worst_source_sized"] == {}  # no source holds 5 images
+    assert calibration([a], CvOptions(folds=2)) is None
+
+
+def test_calibrate_writes_a_copy_with_the_leave_family_out_threshold(cv_run, family_data, tiny_data, runner, tmp_path):
+    from glass_cli import checkpoint
+
+    root, _ = cv_run
+    runs = root.parent.parent
+    doc = json.loads((root / "cv.json").read_text())
+    cal = doc["calibration"]
+    assert [n["fold"] for n in cal["nested"]] == [1, 2] and cal["complete"] and cal["target_fpr"] == 0.05
+    out = tmp_path / "calibrated"
+    args = ["cv", str(family_data / "manifest.csv"), "--name", "tiny", "--runs-dir", str(runs), *CV_ARGS]
+    result = runner.invoke(app, [*args, "--calibrate", str(root / "fold-1" / "last.safetensors"), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == f"threshold {cal['threshold']:.6g} (leave-family-out, target FPR 0.05) written to {out}.safetensors"
+    assert "Leave-family-out threshold for 0.05 FPR" in result.stdout
+    _, config = checkpoint.load(f"{out}.safetensors")
+    assert config.threshold == cal["threshold"]
+    assert config.calibration["method"] == "leave-family-out cross-validation" and config.calibration["folds"] == 2
+
+    baseline = runner.invoke(app, ["train", str(tiny_data), "--baseline", "--name", "b", "--runs-dir", str(tmp_path), "--epochs", "1", *TINY_TRAIN])
+    assert baseline.exit_code == 0, baseline.output
+    wrong = runner.invoke(app, [*args, "--calibrate", str(tmp_path / "b" / "last.safetensors")])
+    assert wrong.exit_code == 2
+    assert wrong.output.strip().splitlines()[-1] == (
+        f"glass: error: {tmp_path / 'b' / 'last.safetensors'}: model is baseline test_efficientnet S=32, the cross-validation trained "
+        "glass test_efficientnet K=2 S=32; calibrate a model of the same recipe"
+    )
+    missing = runner.invoke(app, [*args, "--calibrate", str(tmp_path / "none.safetensors")])
+    assert missing.exit_code == 2 and "none.safetensors: no such checkpoint (--calibrate)" in missing.output
 
 
 def test_scores_equal_scan_scores(cv_run, runner):

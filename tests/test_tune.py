@@ -122,6 +122,36 @@ def test_tiny_study_completes_and_writes_its_report(study):
     assert list(rows[0])[:9] == ["number", "state", "value", "best_epoch", "epochs_run", "seconds", "retry_of", "worker", "reason"]
 
 
+def test_metric_cv_runs_a_cross_validation_per_trial(runner, family_data, space_file, tmp_path):
+    args = tune_args(family_data / "manifest.csv", tmp_path, space_file, "--study", "cvstudy", "--n-trials", "2", "--epochs", "1")
+    result = runner.invoke(app, [*args, "--metric", "cv", "--cv-folds", "2", "--cv-real-sizes", "48"])
+    assert result.exit_code == 0, result.output
+    assert "data: 24 images from" in result.stderr and "2 leave-family-out folds per trial" in result.stderr
+    assert "2-fold cross-validation of 1 epochs per fold each (Hyperband over folds), maximising leave-family-out AUROC" in result.stderr
+    s = load(tmp_path, "cvstudy")
+    out = tmp_path / "tune" / "cvstudy"
+    complete = [t for t in s.get_trials() if t.state == TrialState.COMPLETE]
+    assert complete
+    for t in complete:
+        root = out / "cv" / f"trial-{t.number:04d}"
+        doc = json.loads((root / "cv.json").read_text())
+        assert doc["complete"] and doc["options"]["real_sizes"] == [48]
+        assert t.value == pytest.approx(doc["objective"]["value"])
+        assert sorted(t.intermediate_values) == [1, 2] and t.user_attrs["folds_run"] == 2
+        assert t.intermediate_values[1] == pytest.approx(doc["folds"][0]["metrics"]["auroc_sizes_mean"])
+        assert not list(root.rglob("*.safetensors"))  # checkpoints dropped, numbers kept
+        assert (root / "fold-1" / "heldout.json").is_file() and (root / "fold-2" / "metrics.csv").is_file()
+        saved = TrainConfig.from_json((root / "fold-1" / "config.json").read_text())
+        assert {k: getattr(saved, k) for k in t.params} == pytest.approx(t.params)
+    best = s.best_trial
+    assert f"best: trial {best.number}, leave-family-out AUROC {best.value:.4f} (mean of 2 folds)" in result.stdout.splitlines()
+    again = runner.invoke(app, [*args, "--metric", "cv", "--cv-folds", "3", "--cv-real-sizes", "48"])
+    assert again.exit_code == 2
+    assert 'was created with cv.folds=2; this command has 3' in again.output
+    no_family = runner.invoke(app, [*tune_args(tmp_path / "nofam.csv", tmp_path, space_file, "--n-trials", "1", "--metric", "cv")])
+    assert no_family.exit_code == 2
+
+
 def test_best_config_trains_unchanged(study, runner, tmp_path, monkeypatch):
     runs, _ = study
     best_file = runs / "tune" / "tiny" / "best-config.json"
