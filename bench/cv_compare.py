@@ -7,7 +7,9 @@ score fusion of two or more of them.
 For each cross-validation: the objective (held-out AUROC averaged over the real sizes) and
 the AUROC under every condition as mean ± standard deviation over folds, the share of
 held-out reals flagged at the model's threshold, and the worst real source (sources with at
-least --min-source images). ``--fuse A,B`` adds a row for the sigmoid of the mean of A's and
+least --min-source images); then the same at the leave-family-out (LFO) threshold for
+--target-fpr, each fold judged at the threshold computed from the other folds
+(glass_cli.cv.calibration). ``--fuse A,B`` adds a row for the sigmoid of the mean of A's and
 B's logits on the very same held-out files (glass_cli.cv.fuse). A measurement: nothing is
 asserted.
 """
@@ -21,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from glass_cli.cv import fuse  # noqa: E402
+from glass_cli.cv import fuse, load_result  # noqa: E402
 
 COLUMNS = ["auroc_sizes_mean", "auroc_native", "auroc_long1024", "auroc_long512", "auroc_jpeg75", "auroc_down0.5", "fpr_native", "fpr_long512"]
 
@@ -47,22 +49,35 @@ def main() -> int:
     ap.add_argument("--fuse", action="append", default=[], metavar="A,B", help="fuse these cross-validations (repeatable)")
     ap.add_argument("--min-source", type=int, default=5, help="smallest real source counted for the worst-source column")
     ap.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    ap.add_argument("--target-fpr", type=float, default=0.05, help="FPR the leave-family-out (LFO) threshold aims at")
     ap.add_argument("--json", help="also write the rows as JSON here")
     args = ap.parse_args()
 
     rows = []
     for root in args.roots:
-        doc = json.loads((Path(root) / "cv.json").read_text())
+        result = load_result(root, args.target_fpr)
+        doc = result.to_dict()
         folds = [{"real_sources": f["real_sources"]} for f in doc["folds"]]
-        rows.append({"name": Path(root).name, "summary": doc["summary"], "folds": folds, "complete": doc["complete"]})
+        rows.append({"name": Path(root).name, "summary": doc["summary"], "folds": folds, "complete": doc["complete"], "calibration": doc["calibration"]})
     for spec in args.fuse:
         parts = spec.split(",")
-        fused = fuse(parts)
-        rows.append({"name": "fusion: " + " + ".join(fused["names"]), "summary": fused["summary"], "folds": fused["folds"], "complete": True})
+        fused = fuse(parts, target_fpr=args.target_fpr)
+        rows.append({"name": "fusion: " + " + ".join(fused["names"]), "summary": fused["summary"], "folds": fused["folds"], "complete": True,
+                     "calibration": fused["calibration"]})
 
-    head = ["cross-validation", *COLUMNS, "worst source native", "worst source long512"]
+    def calibrated(r: dict) -> list[str]:
+        cal = r["calibration"]
+        if not cal:
+            return ["n/a"] * 5
+        worst = [cal["worst_source_sized"].get(k) for k in ("native", "long512")]
+        return [f"{cal['threshold']:.3f}", cell(cal["nested_summary"], "tpr_native"), cell(cal["nested_summary"], "fpr_native"),
+                *[f"{w['source']} {w['fpr']:.0%} (n={w['n']})" if w else "n/a" for w in worst]]
+
+    head = ["cross-validation", *COLUMNS, "worst source native", "worst source long512",
+            "LFO threshold", "TPR native @LFO", "FPR native @LFO", "worst source native @LFO", "worst source long512 @LFO"]
     table = [[r["name"] + ("" if r["complete"] else " (incomplete)"), *[cell(r["summary"], k) for k in COLUMNS],
-              worst_source(r["folds"], "native", args.min_source), worst_source(r["folds"], "long512", args.min_source)] for r in rows]
+              worst_source(r["folds"], "native", args.min_source), worst_source(r["folds"], "long512", args.min_source), *calibrated(r)]
+             for r in rows]
     if args.markdown:
         print("| " + " | ".join(head) + " |")
         print("|" + "---|" * len(head))

@@ -665,7 +665,31 @@ def _logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
-def fuse(roots: Sequence[str | os.PathLike], weights: Sequence[float] | None = None, threshold: float = 0.5) -> dict[str, Any]:
+def load_result(root: str | os.PathLike, target_fpr: float = 0.05) -> CvResult:
+    """A cross-validation as written to disk (``plan.json`` and each scored fold's
+    ``heldout.json``), per-file scores included."""
+    root = Path(root)
+    try:
+        plan = json.loads((root / PLAN_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CvError(f"{root / PLAN_FILE}: cannot read ({exc})") from None
+    o = plan["options"]
+    options = CvOptions(folds=o["folds"], real_sizes=tuple(o["real_sizes"]), jpeg=o["jpeg"], downscale=o["downscale"], target_fpr=target_fpr)
+    config = TrainConfig.from_dict({**plan["config"], "data": plan["data"], "name": root.name, "runs_dir": str(root.parent.parent)})
+    folds = []
+    for f in plan["folds"]:
+        held = root / f"fold-{f['index']}" / FOLD_FILE
+        if held.is_file():
+            try:
+                folds.append(FoldResult.from_dict(json.loads(held.read_text(encoding="utf-8"))))
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise CvError(f"{held}: unreadable fold result ({exc})") from None
+    return CvResult(root, config, options, folds)
+
+
+def fuse(
+    roots: Sequence[str | os.PathLike], weights: Sequence[float] | None = None, threshold: float = 0.5, target_fpr: float = 0.05
+) -> dict[str, Any]:
     """Score fusion of finished cross-validations of the same data and folds: each held-out
     file's P(AI) becomes the sigmoid of the weighted mean of the models' logits (equal
     weights by default), and every fold's numbers are computed again from the fused scores.
@@ -692,10 +716,11 @@ def fuse(roots: Sequence[str | os.PathLike], weights: Sequence[float] | None = N
         if doc["options"] != first["options"] or [f["fold"] for f in doc["folds"]] != [f["fold"] for f in first["folds"]]:
             raise CvError(f"{root}: other folds or scoring options than {roots[0]}; fusion needs the same")
     options = CvOptions(folds=first["options"]["folds"], real_sizes=tuple(first["options"]["real_sizes"]),
-                        jpeg=first["options"]["jpeg"], downscale=first["options"]["downscale"])
+                        jpeg=first["options"]["jpeg"], downscale=first["options"]["downscale"], target_fpr=target_fpr)
     conds, sizes = conditions(options), size_keys(options)
     total = float(sum(weights))
     fold_metrics = []
+    fused: list[FoldResult] = []
     for index in range(len(first["folds"])):
         per_model = []
         for root in roots:
@@ -714,8 +739,13 @@ def fuse(roots: Sequence[str | os.PathLike], weights: Sequence[float] | None = N
                     z = sum(w * _logit(m[path]["p_ai"][key]) for w, m in zip(weights, per_model)) / total
                     p_ai[key] = 1.0 / (1.0 + math.exp(-z))
             files.append({**f, "p_ai": p_ai})
-        metrics, real_sources, _ = fold_numbers(files, conds, sizes, threshold)
+        metrics, real_sources, fake_families = fold_numbers(files, conds, sizes, threshold)
         fold_metrics.append({"metrics": metrics, "real_sources": real_sources})
+        fused.append(FoldResult(
+            fold=Fold.from_dict(first["folds"][index]["fold"]), metrics=metrics, real_sources=real_sources,
+            fake_families=fake_families, threshold=threshold, model="fusion", checkpoint="", train=(0, 0),
+            train_seconds=0.0, score_seconds=0.0, files=files,
+        ))
     keys = list(dict.fromkeys(k for f in fold_metrics for k in f["metrics"]))
     summary = {k: spread([f["metrics"].get(k) for f in fold_metrics]) for k in keys}
     return {
@@ -725,6 +755,7 @@ def fuse(roots: Sequence[str | os.PathLike], weights: Sequence[float] | None = N
         "folds": fold_metrics,
         "summary": summary,
         "objective": summary[OBJECTIVE]["mean"],
+        "calibration": calibration(fused, options),
     }
 
 

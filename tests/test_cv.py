@@ -262,3 +262,20 @@ def test_cv_option_errors(runner, family_data, tmp_path, args, message):
     result = runner.invoke(app, ["cv", str(m), "--runs-dir", str(tmp_path), *CV_ARGS, *args])
     assert result.exit_code == 2
     assert result.stderr.strip() == "glass: error: " + message.format(m=m)
+
+
+def test_fusion_of_a_cross_validation_with_itself_changes_nothing(cv_run, tmp_path):
+    from glass_cli.cv import fuse, load_result
+
+    root, _ = cv_run
+    doc = json.loads((root / "cv.json").read_text())
+    fused = fuse([root, root], weights=[1.0, 3.0])
+    for key in ("auroc_native", "auroc_long48", "fpr_native", "tpr_jpeg75"):
+        assert fused["summary"][key]["mean"] == pytest.approx(doc["summary"][key]["mean"], abs=1e-6)
+    assert fused["calibration"]["threshold"] == pytest.approx(doc["calibration"]["threshold"], abs=1e-6)
+    assert load_result(root).to_dict()["summary"] == doc["summary"]
+    with pytest.raises(CvError, match="fusion needs at least two cross-validations"):
+        fuse([root])
+    (tmp_path / "cv.json").write_text(json.dumps({**doc, "complete": False}))
+    with pytest.raises(CvError, match="the cross-validation is not finished"):
+        fuse([root, tmp_path])
