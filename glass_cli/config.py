@@ -49,6 +49,11 @@ class ModelConfig:
     """S: side of the global view and of every local crop, in pixels."""
     dropout: float = 0.1
     attn_hidden: int = 128
+    crop_scales: tuple[int, ...] = (1,)
+    """Scales of the local branch: for each scale m, K crops of (m*S) x (m*S) native pixels
+    are placed by stratified sampling on a grid of (m*S)-pixel cells and box-filtered down to
+    S x S (m=1: native resolution, as in the paper). All K*len(crop_scales) crops go through
+    the one local backbone and one attention pool."""
     crop_head: bool = False
     """GLASS only: a linear classifier on each crop's embedding, trained with an auxiliary
     per-crop loss (``TrainConfig.crop_loss``)."""
@@ -69,6 +74,8 @@ class ModelConfig:
             raise ValueError(f"need K >= 1 and S >= 8, got K={self.num_crops}, S={self.crop_size}")
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold must lie in [0, 1], got {self.threshold}")
+        if not self.crop_scales or any(int(m) < 1 for m in self.crop_scales) or len(set(self.crop_scales)) != len(self.crop_scales):
+            raise ValueError(f"crop_scales must be distinct integers >= 1, got {list(self.crop_scales)}")
         if self.crop_head and self.arch != "glass":
             raise ValueError("crop_head needs the glass architecture (the baseline has no crops)")
         if tuple(self.classes) != CLASSES:
@@ -83,7 +90,13 @@ class ModelConfig:
             return f"baseline {self.global_backbone} S={self.crop_size}"
         same = self.global_backbone == self.local_backbone
         nets = self.global_backbone if same else f"{self.global_backbone}+{self.local_backbone}"
-        return f"glass {nets} K={self.num_crops} S={self.crop_size}" + (" +crop head" if self.crop_head else "")
+        scales = "" if tuple(self.crop_scales) == (1,) else " scales " + ",".join(str(m) for m in self.crop_scales)
+        return f"glass {nets} K={self.num_crops} S={self.crop_size}{scales}" + (" +crop head" if self.crop_head else "")
+
+    @property
+    def crops_per_image(self) -> int:
+        """Crops the local branch sees per image: K for every scale."""
+        return self.num_crops * len(self.crop_scales) if self.uses_crops else 0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -103,6 +116,8 @@ class ModelConfig:
                 kw[key] = Normalization.from_dict(kw[key])
         if "classes" in kw:
             kw["classes"] = tuple(kw["classes"])
+        if "crop_scales" in kw:
+            kw["crop_scales"] = tuple(int(m) for m in kw["crop_scales"])
         return cls(**kw)
 
     @classmethod
@@ -141,6 +156,8 @@ class TrainConfig:
     """Empty: the same architecture as the global backbone (separate weights)."""
     num_crops: int = 4
     crop_size: int = 224
+    crop_scales: str = "1"
+    """Comma-separated scales of the local branch (ModelConfig.crop_scales), e.g. "1,2"."""
     dropout: float = 0.1
     attn_hidden: int = 128
     pretrained: bool = True
@@ -203,6 +220,7 @@ class TrainConfig:
             (0.0 <= self.label_smoothing < 1.0, f"label_smoothing must lie in [0, 1), got {self.label_smoothing}"),
             (self.warmup_epochs >= 0, f"warmup_epochs must be >= 0, got {self.warmup_epochs}"),
             (self.limit_train >= 0 and self.limit_val >= 0, "limit_train and limit_val must be >= 0"),
+            (_scales_ok(self.crop_scales), f"crop_scales must be distinct integers >= 1 such as 1,2; got {self.crop_scales!r}"),
             (self.crop_loss >= 0.0, f"crop_loss must be >= 0, got {self.crop_loss}"),
             (0.0 <= self.size_aug <= 1.0, f"size_aug must lie in [0, 1], got {self.size_aug}"),
             (8 <= self.size_aug_min <= self.size_aug_max, f"need 8 <= size_aug_min <= size_aug_max, got {self.size_aug_min}, {self.size_aug_max}"),
@@ -228,6 +246,7 @@ class TrainConfig:
             "dropout": self.dropout,
             "attn_hidden": self.attn_hidden,
             "crop_head": self.arch == "glass" and self.crop_loss > 0,
+            "crop_scales": parse_scales(self.crop_scales) if self.arch == "glass" else (1,),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -259,6 +278,19 @@ class TrainConfig:
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
+
+
+def parse_scales(text: str) -> tuple[int, ...]:
+    """"1,2" -> (1, 2)."""
+    return tuple(int(x) for x in str(text).split(",") if x.strip())
+
+
+def _scales_ok(text: str) -> bool:
+    try:
+        scales = parse_scales(text)
+    except ValueError:
+        return False
+    return bool(scales) and all(m >= 1 for m in scales) and len(set(scales)) == len(scales)
 
 
 def _coerce(key: str, value: Any, kind: type) -> Any:

@@ -217,7 +217,7 @@ def _to_onnx(model, config: ModelConfig, *, fp16: bool, opset: int, out: Path):
     wrapper = _wrapped(model, config, fp16)
     s = config.crop_size
     # Example sizes of 2 or more: torch.export would specialise a dimension it sees as 1.
-    batch, k = 2, max(2, config.num_crops)
+    batch, k = 2, max(2, config.crops_per_image)
     example = [torch.zeros(batch, 3, s, s)]
     batch_dim = Dim("batch")
     dims = {"global_view": {0: batch_dim}}
@@ -258,7 +258,7 @@ def parity_shapes(config: ModelConfig) -> list[tuple[int, int | None]]:
     """(B, K) pairs the parity check runs: the trained K at two batch sizes, then another K."""
     if not config.uses_crops:
         return [(1, None), (3, None)]
-    k = config.num_crops
+    k = config.crops_per_image
     return [(1, k), (3, k), (2, k + 2)]
 
 

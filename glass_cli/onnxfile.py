@@ -70,7 +70,8 @@ def metadata_for(
     inputs = f"{INPUT_GLOBAL}: float32 [B,3,{s},{s}]"
     outputs = f"{OUTPUT_P_AI}: float32 [B] = P({config.classes[1]})"
     if config.uses_crops:
-        inputs += f"; {INPUT_CROPS}: float32 [B,K,3,{s},{s}] (trained with K={config.num_crops})"
+        per_scale = "" if len(config.crop_scales) == 1 else f", {config.num_crops} per scale at scales {','.join(map(str, config.crop_scales))}"
+        inputs += f"; {INPUT_CROPS}: float32 [B,K,3,{s},{s}] (trained with K={config.crops_per_image}{per_scale})"
         outputs += f"; {OUTPUT_ATTENTION}: float32 [B,K]"
     meta = {
         META_FORMAT: FORMAT,

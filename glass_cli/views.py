@@ -8,7 +8,9 @@ torch), so the ONNX path does not need torch at all.
   with the global backbone's resampling filter and normalisation.
 - Local crops: S x S windows cut at native resolution where ``sampling.sample_crops`` puts
   them, normalised for the local backbone. Any part of a window outside the image is 0 after
-  normalisation (the backbone's mean colour), so padding carries no colour signal.
+  normalisation (the backbone's mean colour), so padding carries no colour signal. With more
+  than one scale (``ModelConfig.crop_scales``), scale m adds K windows of m*S native pixels,
+  placed the same way on a grid of m*S cells and box-filtered down to S x S.
 """
 
 from __future__ import annotations
@@ -59,15 +61,40 @@ def resize_view(image: Image.Image, size: int, norm: Normalization) -> np.ndarra
     return normalize(np.asarray(resized), norm)
 
 
-def cut_crop(image: Image.Image, box: tuple[int, int, int, int], norm: Normalization) -> np.ndarray:
-    """One native-resolution crop, zero-padded (after normalisation) where it leaves the image."""
+def cut_crop(image: Image.Image, box: tuple[int, int, int, int], norm: Normalization, factor: int = 1) -> np.ndarray:
+    """One crop, zero-padded (after normalisation) where it leaves the image; ``factor`` > 1
+    shrinks the window by that integer factor with a box filter (each output pixel is the mean
+    of a factor x factor block)."""
     left, top, right, bottom = box
     width, height = image.size
-    out = np.zeros((3, bottom - top, right - left), dtype=np.float32)
+    out = np.zeros((3, (bottom - top) // factor, (right - left) // factor), dtype=np.float32)
     r, b = min(right, width), min(bottom, height)
     if r > left and b > top:
-        out[:, : b - top, : r - left] = normalize(np.asarray(image.crop((left, top, r, b))), norm)
+        region = image.crop((left, top, r, b))
+        if factor > 1:
+            region = region.reduce(factor)
+        h, w = min(region.height, out.shape[1]), min(region.width, out.shape[2])
+        out[:, :h, :w] = normalize(np.asarray(region), norm)[:, :h, :w]
     return out
+
+
+def scale_seed(seed: int, index: int) -> int:
+    """The placement seed of the ``index``-th crop scale (the first keeps ``seed`` itself)."""
+    return seed if index == 0 else (seed + 0x9E3779B97F4A7C15 * index) % (1 << 63)
+
+
+def plan_crops(width: int, height: int, config: ModelConfig, seed: int) -> tuple[CropPlan, list[int]]:
+    """Every crop window of every scale in one plan, and the scale factor of each box."""
+    plans, factors = [], []
+    for i, m in enumerate(config.crop_scales):
+        plans.append(sample_crops(width, height, config.num_crops, config.crop_size * m, scale_seed(seed, i)))
+        factors += [m] * config.num_crops
+    if len(plans) == 1:
+        return plans[0], factors
+    first = plans[0]
+    boxes = tuple(b for p in plans for b in p.boxes)
+    cells = tuple(c for p in plans for c in p.cells)
+    return CropPlan(boxes, first.path, first.grid, cells), factors
 
 
 def build_views(image: Image.Image, config: ModelConfig, seed: int) -> Views:
@@ -78,8 +105,8 @@ def build_views(image: Image.Image, config: ModelConfig, seed: int) -> Views:
     global_view = resize_view(image, s, config.global_norm)
     if not config.uses_crops:
         return Views(global_view, None, None, image.size)
-    plan = sample_crops(image.width, image.height, config.num_crops, s, seed)
-    crops = np.stack([cut_crop(image, box, config.local_norm) for box in plan.boxes])
+    plan, factors = plan_crops(image.width, image.height, config, seed)
+    crops = np.stack([cut_crop(image, box, config.local_norm, m) for box, m in zip(plan.boxes, factors)])
     return Views(global_view, crops, plan, image.size)
 
 

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from PIL import Image
 
 from glass_cli.config import ModelConfig, Normalization
 from glass_cli.views import build_views, collate, cut_crop, normalize
@@ -53,3 +54,29 @@ def test_collate_and_mode_check():
     assert g.shape == (3, 3, 32, 32) and c.shape == (3, 4, 3, 32, 32)
     with pytest.raises(ValueError):
         build_views(noise_image(8, 8).convert("L"), CFG, 0)
+
+
+def test_multi_scale_crops_cover_larger_windows_box_filtered_to_s():
+    from glass_cli.config import ModelConfig
+    from glass_cli.views import build_views, cut_crop
+
+    rng = np.random.default_rng(5)
+    image = Image.fromarray(rng.integers(0, 256, (200, 300, 3), dtype=np.uint8))
+    one = ModelConfig(num_crops=2, crop_size=32)
+    two = one.replace(crop_scales=(1, 2))
+    a, b = build_views(image, one, seed=9), build_views(image, two, seed=9)
+    assert b.crops.shape == (4, 3, 32, 32) and two.crops_per_image == 4
+    assert b.plan.boxes[:2] == a.plan.boxes and np.array_equal(b.crops[:2], a.crops)  # scale 1 unchanged
+    for box in b.plan.boxes[2:]:
+        assert box[2] - box[0] == 64 and box[3] - box[1] == 64
+    left, top, right, bottom = b.plan.boxes[2]
+    block = np.asarray(image.crop((left, top, right, bottom)), dtype=np.float64)
+    means = block.reshape(32, 2, 32, 2, 3).mean(axis=(1, 3))  # the box filter: mean of each 2x2 block
+    norm = two.local_norm
+    want = (means / 255.0 - np.asarray(norm.mean)) / np.asarray(norm.std)
+    assert np.abs(b.crops[2].transpose(1, 2, 0) - want).max() < 0.03  # within rounding to uint8
+    edge = cut_crop(image, (280, 180, 344, 244), norm, 2)  # runs past the corner: padded with 0
+    assert edge.shape == (3, 32, 32) and np.all(edge[:, 10:, :] == 0) and np.all(edge[:, :, 10:] == 0)
+    assert two.describe() == "glass tf_efficientnet_lite0 K=2 S=32 scales 1,2"
+    with pytest.raises(ValueError, match="crop_scales must be distinct integers >= 1"):
+        one.replace(crop_scales=(1, 1))
