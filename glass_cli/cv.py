@@ -454,14 +454,17 @@ def calibration(folds: Sequence[FoldResult], options: CvOptions) -> dict[str, An
 
 
 def score_fold(
-    weights: Path, heldout: Sequence[Sample], options: CvOptions, *, console=None, label: str = "scoring"
+    weights: Path, heldout: Sequence[Sample], options: CvOptions, *, console=None, label: str = "scoring", crops: int | None = None
 ) -> tuple[list[dict[str, Any]], list[dict[str, str]], Any]:
     """Score the held-out samples under every condition with the checkpoint ``weights``:
-    (per-file records, unreadable files, the model config)."""
+    (per-file records, unreadable files, the model config). ``crops`` runs a GLASS model
+    with that K at inference instead of the K it was trained with."""
     from .engines import TorchEngine
     from .evaluate import Perturbation, predict
 
     engine = TorchEngine.from_checkpoint(weights, device=options.device)
+    if crops is not None:
+        engine.config = engine.config.replace(num_crops=crops)
     conds = conditions(options)
     reals = [s for s in heldout if s.label == 0]
     files = {
