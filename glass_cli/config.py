@@ -54,9 +54,6 @@ class ModelConfig:
     are placed by stratified sampling on a grid of (m*S)-pixel cells and box-filtered down to
     S x S (m=1: native resolution, as in the paper). All K*len(crop_scales) crops go through
     the one local backbone and one attention pool."""
-    crop_head: bool = False
-    """GLASS only: a linear classifier on each crop's embedding, trained with an auxiliary
-    per-crop loss (``TrainConfig.crop_loss``)."""
     global_norm: Normalization = field(default_factory=Normalization)
     local_norm: Normalization = field(default_factory=Normalization)
     classes: tuple[str, str] = CLASSES
@@ -76,8 +73,6 @@ class ModelConfig:
             raise ValueError(f"threshold must lie in [0, 1], got {self.threshold}")
         if not self.crop_scales or any(int(m) < 1 for m in self.crop_scales) or len(set(self.crop_scales)) != len(self.crop_scales):
             raise ValueError(f"crop_scales must be distinct integers >= 1, got {list(self.crop_scales)}")
-        if self.crop_head and self.arch != "glass":
-            raise ValueError("crop_head needs the glass architecture (the baseline has no crops)")
         if tuple(self.classes) != CLASSES:
             raise ValueError(f"class order must be {CLASSES}, got {tuple(self.classes)}")
 
@@ -91,7 +86,7 @@ class ModelConfig:
         same = self.global_backbone == self.local_backbone
         nets = self.global_backbone if same else f"{self.global_backbone}+{self.local_backbone}"
         scales = "" if tuple(self.crop_scales) == (1,) else " scales " + ",".join(str(m) for m in self.crop_scales)
-        return f"glass {nets} K={self.num_crops} S={self.crop_size}{scales}" + (" +crop head" if self.crop_head else "")
+        return f"glass {nets} K={self.num_crops} S={self.crop_size}{scales}"
 
     @property
     def crops_per_image(self) -> int:
@@ -190,10 +185,6 @@ class TrainConfig:
     min_lr: float = 1e-6
     warmup_epochs: float = 0.5
     label_smoothing: float = 0.1
-    crop_loss: float = 0.0
-    """GLASS only: weight of the auxiliary per-crop loss (each crop classified on its own,
-    labelled with its image's class); above 0 the model gets a per-crop head. Ignored for
-    the baseline."""
     amp: bool = True
     """Mixed precision on CUDA (bfloat16 where supported); ignored on CPU."""
     seed: int = 0
@@ -221,7 +212,6 @@ class TrainConfig:
             (self.warmup_epochs >= 0, f"warmup_epochs must be >= 0, got {self.warmup_epochs}"),
             (self.limit_train >= 0 and self.limit_val >= 0, "limit_train and limit_val must be >= 0"),
             (_scales_ok(self.crop_scales), f"crop_scales must be distinct integers >= 1 such as 1,2; got {self.crop_scales!r}"),
-            (self.crop_loss >= 0.0, f"crop_loss must be >= 0, got {self.crop_loss}"),
             (0.0 <= self.size_aug <= 1.0, f"size_aug must lie in [0, 1], got {self.size_aug}"),
             (8 <= self.size_aug_min <= self.size_aug_max, f"need 8 <= size_aug_min <= size_aug_max, got {self.size_aug_min}, {self.size_aug_max}"),
             (self.workers >= 0, f"workers must be >= 0, got {self.workers}"),
@@ -245,7 +235,6 @@ class TrainConfig:
             "crop_size": self.crop_size,
             "dropout": self.dropout,
             "attn_hidden": self.attn_hidden,
-            "crop_head": self.arch == "glass" and self.crop_loss > 0,
             "crop_scales": parse_scales(self.crop_scales) if self.arch == "glass" else (1,),
         }
 

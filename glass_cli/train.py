@@ -244,7 +244,6 @@ class Trainer:
             weights = torch.tensor(class_weights(self.train_set), dtype=torch.float32, device=self.device)
         self.criterion = torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=config.label_smoothing)
         self.val_criterion = torch.nn.CrossEntropyLoss(label_smoothing=config.label_smoothing, reduction="sum")
-        self.crop_loss = config.crop_loss if self.model_config.crop_head else 0.0
         self.augment = (
             Augment(size_p=config.size_aug, size_min=config.size_aug_min, size_max=config.size_aug_max) if config.augment else None
         )
@@ -470,15 +469,8 @@ class Trainer:
                     continue
                 g, c, y = self._tensors(views, ys)
                 with self._autocast():
-                    if self.crop_loss > 0:
-                        logits, _, crop_logits = self.net(g, c, with_crops=True)
-                        k = crop_logits.shape[1]
-                        loss = self.criterion(logits.float(), y) + self.crop_loss * self.criterion(
-                            crop_logits.float().flatten(0, 1), y.repeat_interleave(k)
-                        )
-                    else:
-                        logits, _ = self.net(g, c)
-                        loss = self.criterion(logits.float(), y)
+                    logits, _ = self.net(g, c)
+                    loss = self.criterion(logits.float(), y)
                 self.optimizer.zero_grad(set_to_none=True)
                 if self.scaler is not None:
                     self.scaler.scale(loss).backward()

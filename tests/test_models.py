@@ -44,25 +44,6 @@ def test_glass_structure_matches_paper():
     assert model.global_net is not model.local_net
 
 
-def test_crop_head_scores_every_crop_and_leaves_the_image_output_alone():
-    torch.manual_seed(0)
-    model, cfg = new_model("glass", "test_efficientnet", **TINY, crop_head=True)
-    model.eval()
-    g, c = torch.randn(2, 3, 32, 32), torch.randn(2, 3, 3, 32, 32)
-    with torch.no_grad():
-        logits, attn, crop_logits = model(g, c, with_crops=True)
-        plain_logits, plain_attn = model(g, c)
-    assert crop_logits.shape == (2, 3, 2) and cfg.describe().endswith("+crop head")
-    torch.testing.assert_close(logits, plain_logits)
-    torch.testing.assert_close(attn, plain_attn)
-    plain, _ = new_model("glass", "test_efficientnet", **TINY)
-    assert plain.crop_head is None
-    with pytest.raises(ValueError, match="no per-crop head"):
-        plain(g, c, with_crops=True)
-    with pytest.raises(ValueError, match="crop_head needs the glass architecture"):
-        ModelConfig(arch="baseline", crop_head=True)
-
-
 def test_baseline_ignores_crops():
     model, cfg = new_model("baseline", "test_efficientnet", **TINY)
     assert cfg.arch == "baseline" and cfg.local_backbone == cfg.global_backbone

@@ -179,16 +179,15 @@ def test_unreadable_training_images_are_skipped_with_a_warning(runner, tmp_path,
     assert f"skipping unreadable training image {data}/fake/broken.png: " in result.stderr
 
 
-def test_crop_loss_and_size_aug_train_a_model_with_a_crop_head(runner, tmp_path, tiny_data):
+def test_size_aug_and_crop_scales_train_and_scan(runner, tmp_path, tiny_data):
     args = ["train", str(tiny_data), "--name", "aux", "--runs-dir", str(tmp_path), "--epochs", "2", *TINY]
-    result = runner.invoke(app, [*args, "--crop-loss", "0.5", "--size-aug", "0.8", "--size-aug-min", "32", "--size-aug-max", "64", "--crop-scales", "1,2"])
+    result = runner.invoke(app, [*args, "--size-aug", "0.8", "--size-aug-min", "32", "--size-aug-max", "64", "--crop-scales", "1,2"])
     assert result.exit_code == 0, result.output
     run = tmp_path / "aux"
     saved = TrainConfig.from_json((run / "config.json").read_text())
-    assert (saved.crop_loss, saved.size_aug, saved.size_aug_min, saved.size_aug_max) == (0.5, 0.8, 32, 64)
+    assert (saved.size_aug, saved.size_aug_min, saved.size_aug_max, saved.crop_scales) == (0.8, 32, 64, "1,2")
     model, config = checkpoint.load(run / "last.safetensors")
-    assert config.crop_head and config.describe() == "glass test_efficientnet K=2 S=32 scales 1,2 +crop head"
-    assert model.crop_head.out_features == 2 and config.crop_scales == (1, 2)
+    assert config.describe() == "glass test_efficientnet K=2 S=32 scales 1,2" and config.crop_scales == (1, 2)
     scanned = runner.invoke(app, ["scan", str(tiny_data / "real"), "--weights", str(run / "last.safetensors"), "--json", "-"])
     files = json.loads(scanned.stdout)["files"]
     assert scanned.exit_code in (0, 1) and len(files) == 16

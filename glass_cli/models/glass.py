@@ -36,12 +36,6 @@ class GlassModel(nn.Module):
 
     The global and local backbones are separate networks with separate weights. K may differ
     between calls (the attention softmax runs over whatever K arrives).
-
-    With ``config.crop_head`` the model also classifies every crop on its own from its local
-    embedding (a linear layer shared by all crops); ``forward(..., with_crops=True)`` then
-    returns a third tensor, the per-crop logits [B,K,2]. Training adds their loss to the
-    image's (an auxiliary loss, ``TrainConfig.crop_loss``), which pushes each crop's
-    embedding to carry evidence by itself instead of only through the pooled vector.
     """
 
     def __init__(self, config: ModelConfig, global_net: nn.Module, local_net: nn.Module):
@@ -52,7 +46,6 @@ class GlassModel(nn.Module):
         dg, dl = global_net.num_features, local_net.num_features
         self.attention = AttentionPool(dl, config.attn_hidden, config.dropout)
         self.head = nn.Sequential(nn.LayerNorm(dg + dl), nn.Dropout(config.dropout), nn.Linear(dg + dl, 2))
-        self.crop_head = nn.Linear(dl, 2) if config.crop_head else None
         self.crop_chunk = 16
         """Crops per local-backbone call in eager mode: bounds activation memory, and measured
         faster on CPU than one call over all B*K crops (docs/FINDINGS.md)."""
@@ -68,13 +61,7 @@ class GlassModel(nn.Module):
             feats = torch.cat([self.local_net(part) for part in parts]) if len(parts) > 1 else self.local_net(flat)
         return feats.reshape(b, k, -1)
 
-    def forward(self, global_view: torch.Tensor, crops: torch.Tensor, with_crops: bool = False):
+    def forward(self, global_view: torch.Tensor, crops: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         g = self.global_net(global_view)
-        feats = self.embed_crops(crops)
-        local, weights = self.attention(feats)
-        logits = self.head(torch.cat([g, local], dim=1))
-        if not with_crops:
-            return logits, weights
-        if self.crop_head is None:
-            raise ValueError("this model has no per-crop head (ModelConfig.crop_head is off)")
-        return logits, weights, self.crop_head(feats)
+        local, weights = self.attention(self.embed_crops(crops))
+        return self.head(torch.cat([g, local], dim=1)), weights
