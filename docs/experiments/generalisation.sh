@@ -15,7 +15,8 @@ $CV --backbone tf_efficientnet_lite2 --baseline --lr-global 5e-5 --name baseline
 $CV --backbone tf_efficientnet_lite0 --size-aug 0.7 --name glass-lite0-e2-size-3fold
 $CV --backbone tf_efficientnet_lite0 --baseline --lr-global 5e-5 --size-aug 0.7 --limit-val 16 --name baseline-lite0-e2-size-3fold
 # per-crop auxiliary loss on top of size-aware augmentation (--crop-loss, removed from glass after this measurement; branch crop-scores)
-$CV --backbone tf_efficientnet_lite0 --size-aug 0.7 --crop-loss 0.5 --limit-val 16 --name glass-lite0-e2-size-aux-3fold
+# (the option existed up to commit 1d9692a: git checkout 1d9692a to rerun it)
+# $CV --backbone tf_efficientnet_lite0 --size-aug 0.7 --crop-loss 0.5 --limit-val 16 --name glass-lite0-e2-size-aux-3fold
 # two crop scales at the same crop count (2 native + 2 of 448 px shrunk to 224)
 $CV --backbone tf_efficientnet_lite0 --size-aug 0.7 -k 2 --crop-scales 1,2 --limit-val 16 --name glass-lite0-e2-size-ms-3fold
 # K at inference on the size-aware folds
