@@ -51,6 +51,8 @@ def main() -> int:
     ap.add_argument("--markdown", action="store_true", help="print a Markdown table")
     ap.add_argument("--target-fpr", type=float, default=0.05, help="FPR the leave-family-out (LFO) threshold aims at")
     ap.add_argument("--json", help="also write the rows as JSON here")
+    ap.add_argument("--sources", action="store_true",
+                    help="also print, for each cross-validation, every held-out real source's false-positive rate at its fold's nested LFO threshold")
     args = ap.parse_args()
 
     rows = []
@@ -86,6 +88,18 @@ def main() -> int:
     else:
         for t in table:
             print("\n".join(f"{h:>22}: {v}" for h, v in zip(head, t)) + "\n")
+    if args.sources:
+        for r in rows:
+            cal = r["calibration"]
+            if not cal:
+                continue
+            keys = [k for k in ("native", "long1024", "long512", "jpeg75", "down0.5") if any(k in src for n in cal["nested"] for src in n["real_sources"].values())]
+            print(f"\n{r['name']}: held-out real sources flagged at the fold's LFO threshold (target FPR {cal['target_fpr']:g})\n")
+            print("| source | fold | n | threshold | " + " | ".join(keys) + " |")
+            print("|---|---|---|---|" + "---|" * len(keys))
+            for n in cal["nested"]:
+                for name, src in sorted(n["real_sources"].items(), key=lambda kv: (-kv[1]["n"], kv[0])):
+                    print(f"| {name} | {n['fold']} | {src['n']} | {n['threshold']:.3f} | " + " | ".join(f"{src[k]:.0%}" if src.get(k) is not None else "n/a" for k in keys) + " |")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
     return 0

@@ -529,6 +529,19 @@ def _plan(config: TrainConfig, options: CvOptions, folds: Sequence[Fold]) -> dic
     }
 
 
+def _comparable_recipe(saved: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    """A saved recipe as this version of glass would write it: an option that glass has
+    since added is taken at its default (the run could not have used it), and an option
+    glass has since removed is dropped when it was off (0, empty or false), since leaving it
+    out changes nothing. A removed option that was on stays, so the plans differ."""
+    defaults = TrainConfig().to_dict()
+    out = {k: v for k, v in saved.items() if k in current or v not in (0, 0.0, "", False, None)}
+    for key in current:
+        if key not in saved and key in defaults:
+            out[key] = defaults[key]
+    return out
+
+
 def _check_plan(root: Path, plan: dict[str, Any]) -> None:
     path = root / PLAN_FILE
     if not path.is_file():
@@ -542,6 +555,8 @@ def _check_plan(root: Path, plan: dict[str, Any]) -> None:
         raise CvError(f"{path}: cannot read the cross-validation plan ({exc})") from None
     for section in ("data", "options", "config", "folds"):
         old, new = saved.get(section), plan[section]
+        if section == "config" and isinstance(old, dict):
+            old = _comparable_recipe(old, new)
         if old == new:
             continue
         if isinstance(old, dict) and isinstance(new, dict):
@@ -678,7 +693,12 @@ def load_result(root: str | os.PathLike, target_fpr: float = 0.05) -> CvResult:
         raise CvError(f"{root / PLAN_FILE}: cannot read ({exc})") from None
     o = plan["options"]
     options = CvOptions(folds=o["folds"], real_sizes=tuple(o["real_sizes"]), jpeg=o["jpeg"], downscale=o["downscale"], target_fpr=target_fpr)
-    config = TrainConfig.from_dict({**plan["config"], "data": plan["data"], "name": root.name, "runs_dir": str(root.parent.parent)})
+    current = TrainConfig().to_dict()
+    recipe = _comparable_recipe(plan["config"], {k: v for k, v in current.items() if k not in RUNTIME_KEYS})
+    try:
+        config = TrainConfig.from_dict({**recipe, "data": plan["data"], "name": root.name, "runs_dir": str(root.parent.parent)})
+    except ValueError as exc:
+        raise CvError(f"{root / PLAN_FILE}: {exc} (made by another version of glass)") from None
     folds = []
     for f in plan["folds"]:
         held = root / f"fold-{f['index']}" / FOLD_FILE

@@ -279,3 +279,24 @@ def test_fusion_of_a_cross_validation_with_itself_changes_nothing(cv_run, tmp_pa
     (tmp_path / "cv.json").write_text(json.dumps({**doc, "complete": False}))
     with pytest.raises(CvError, match="the cross-validation is not finished"):
         fuse([root, tmp_path])
+
+
+def test_plans_written_by_other_versions_still_resume_when_the_recipe_is_the_same(cv_run, tmp_path):
+    from glass_cli.cv import PLAN_FILE, _check_plan
+
+    root, _ = cv_run
+    plan = json.loads((root / PLAN_FILE).read_text())
+    older = json.loads(json.dumps(plan))
+    del older["config"]["size_aug"]  # written before the option existed
+    older["config"]["retired_option"] = 0.0  # an option since removed, which was off
+    (tmp_path / PLAN_FILE).write_text(json.dumps(older))
+    _check_plan(tmp_path, plan)  # accepted
+    older["config"]["retired_option"] = 0.5  # it was on: the recipe cannot be repeated
+    (tmp_path / PLAN_FILE).write_text(json.dumps(older))
+    with pytest.raises(CvError, match="started with config retired_option=0.5; this run asks for None"):
+        _check_plan(tmp_path, plan)
+    plan["config"]["size_aug"] = 0.7  # an option now on that the old run never used
+    older["config"]["retired_option"] = 0.0
+    (tmp_path / PLAN_FILE).write_text(json.dumps(older))
+    with pytest.raises(CvError, match="started with config size_aug=0.0; this run asks for 0.7"):
+        _check_plan(tmp_path, plan)
