@@ -38,6 +38,11 @@ class Normalization:
         )
 
 
+RETIRED_MODEL_KEYS: dict[str, Any] = {"crop_head": False}
+"""Model config keys that earlier development versions wrote, with the value under which
+ignoring them rebuilds the same model. Any other value stays an unknown key (an error)."""
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     arch: Architecture = "glass"
@@ -102,6 +107,7 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
         known = {f.name for f in dataclasses.fields(cls)}
+        d = {k: v for k, v in d.items() if not (k in RETIRED_MODEL_KEYS and v == RETIRED_MODEL_KEYS[k])}
         unknown = sorted(set(d) - known)
         if unknown:
             raise ValueError(f"unknown model config keys: {', '.join(unknown)}")
