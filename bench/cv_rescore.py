@@ -33,7 +33,7 @@ def main() -> int:
 
     result = load_result(args.root)
     options = result.options
-    keys = ["auroc_native", "auroc_long1024", "auroc_long512", OBJECTIVE, "auroc_jpeg75", "auroc_down0.5"]
+    keys = [f"auroc_{c.key}" for c in conditions(options)] + [OBJECTIVE]
     out = {"root": str(args.root), "stored": {k: statistics.fmean(f.metrics[k] for f in result.folds) for k in keys}, "by_k": {}}
     for k in args.crops:
         t0 = time.perf_counter()

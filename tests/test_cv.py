@@ -300,3 +300,17 @@ def test_plans_written_by_other_versions_still_resume_when_the_recipe_is_the_sam
     (tmp_path / PLAN_FILE).write_text(json.dumps(older))
     with pytest.raises(CvError, match="started with config size_aug=0.0; this run asks for 0.7"):
         _check_plan(tmp_path, plan)
+
+
+def test_rescore_with_another_k_at_inference(cv_run):
+    """bench/cv_rescore.py runs on a finished cross-validation (its numbers are a measurement)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root, _ = cv_run
+    script = Path(__file__).resolve().parents[1] / "bench" / "cv_rescore.py"
+    out = subprocess.run([sys.executable, str(script), str(root), "--crops", "4"], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "tiny (trained with K=2): mean over 2 folds" and lines[2].startswith("2 (stored) | ") and lines[3].startswith("4 | ")

@@ -19,9 +19,14 @@ $CV --backbone tf_efficientnet_lite0 --baseline --lr-global 5e-5 --size-aug 0.7 
 # $CV --backbone tf_efficientnet_lite0 --size-aug 0.7 --crop-loss 0.5 --limit-val 16 --name glass-lite0-e2-size-aux-3fold
 # two crop scales at the same crop count (2 native + 2 of 448 px shrunk to 224)
 $CV --backbone tf_efficientnet_lite0 --size-aug 0.7 -k 2 --crop-scales 1,2 --limit-val 16 --name glass-lite0-e2-size-ms-3fold
-# K at inference on the size-aware folds
-python bench/cv_rescore.py runs/cv/glass-lite0-e2-size-3fold --crops 8 --crops 2 --json runs/cv/glass-lite0-e2-size-3fold/rescore-k.json
+# the same recipe on Lite2 backbones
+$CV --backbone tf_efficientnet_lite2 --size-aug 0.7 -k 2 --crop-scales 1,2 --limit-val 16 --name glass-lite2-e2-size-ms-3fold
+# the winning recipe at 4 epochs, GLASS and baseline (the shipped models' measurement; see weights/MODEL_CARD.md)
+glass cv $D --folds 3 --epochs 4 --backbone tf_efficientnet_lite0 --size-aug 0.7 -k 2 --crop-scales 1,2 --limit-val 16 --name glass-lite0-e4-size-ms-3fold
+glass cv $D --folds 3 --epochs 4 --backbone tf_efficientnet_lite0 --baseline --lr-global 5e-5 --size-aug 0.7 --limit-val 16 --name baseline-lite0-e4-size-3fold
 
 python bench/cv_compare.py runs/cv/glass-lite0-e2-3fold runs/cv/glass-lite0-e2-size-3fold runs/cv/glass-lite0-e2-size-aux-3fold \
-  runs/cv/glass-lite0-e2-size-ms-3fold runs/cv/baseline-lite0-e2-3fold runs/cv/baseline-lite0-e2-size-3fold runs/cv/baseline-lite2-e2-3fold \
-  --fuse runs/cv/glass-lite0-e2-size-3fold,runs/cv/baseline-lite0-e2-size-3fold --markdown
+  runs/cv/glass-lite0-e2-size-ms-3fold runs/cv/glass-lite0-e4-size-ms-3fold runs/cv/glass-lite2-e2-size-ms-3fold \
+  runs/cv/baseline-lite0-e2-3fold runs/cv/baseline-lite0-e2-size-3fold runs/cv/baseline-lite2-e2-3fold runs/cv/baseline-lite0-e4-size-3fold \
+  --fuse runs/cv/glass-lite0-e2-3fold,runs/cv/baseline-lite0-e2-3fold \
+  --fuse runs/cv/glass-lite0-e2-size-ms-3fold,runs/cv/baseline-lite0-e2-size-3fold --markdown --sources

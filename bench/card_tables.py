@@ -1,0 +1,88 @@
+"""Markdown tables for weights/MODEL_CARD.md from a GLASS and a baseline cross-validation
+(glass cv) and from glass eval --json files of the shipped models.
+
+    .venv/bin/python bench/card_tables.py --glass-cv runs/cv/G --baseline-cv runs/cv/B \
+        --evals runs/card3      # holds glass-val.json, glass-val-jpeg75.json, ... baseline-*.json
+
+Prints the tables; the card's prose is written by people. Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+CONDS = [("native", "reals and fakes as stored"), ("long1024", "reals shrunk to 1024 px"), ("long512", "reals shrunk to 512 px"),
+         ("sizes_mean", "**objective: mean of the three**"), ("jpeg75", "both classes JPEG q75"), ("down0.5", "both classes downscaled 0.5x")]
+
+
+def load(root: str) -> dict:
+    return json.loads((Path(root) / "cv.json").read_text())
+
+
+def fmt(xs):
+    return ", ".join(f"{x:.3f}" for x in xs)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--glass-cv", required=True)
+    ap.add_argument("--baseline-cv", required=True)
+    ap.add_argument("--evals", required=True)
+    args = ap.parse_args()
+    g, b = load(args.glass_cv), load(args.baseline_cv)
+
+    print("| held-out AUROC | GLASS (folds 1, 2, 3) | GLASS mean ± std | baseline (folds 1, 2, 3) | baseline mean ± std | GLASS − baseline |")
+    print("|---|---|---|---|---|---|")
+    for key, label in CONDS:
+        k = f"auroc_{key}"
+        gs, bs = [f["metrics"][k] for f in g["folds"]], [f["metrics"][k] for f in b["folds"]]
+        gm, bm = g["summary"][k], b["summary"][k]
+        print(f"| {label} | {fmt(gs)} | {gm['mean']:.3f} ± {gm['std']:.3f} | {fmt(bs)} | {bm['mean']:.3f} ± {bm['std']:.3f} | {100 * (gm['mean'] - bm['mean']):+.1f} pts |")
+
+    print()
+    gc, bc = g["calibration"], b["calibration"]
+    print(f"LFO thresholds: GLASS {gc['threshold']:.4f} (folds {fmt(n['threshold'] for n in gc['nested'])}), "
+          f"baseline {bc['threshold']:.4f} (folds {fmt(n['threshold'] for n in bc['nested'])})\n")
+    print("| at the leave-family-out threshold (each fold at the other folds' threshold) | GLASS | baseline |")
+    print("|---|---|---|")
+    rows = [("tpr_native", "AI images caught, as stored"), ("tpr_jpeg75", "AI images caught, JPEG q75"), ("tpr_down0.5", "AI images caught, 0.5x"),
+            ("fpr_native", "real photos flagged, as stored"), ("fpr_long1024", "real photos flagged, 1024 px"),
+            ("fpr_long512", "real photos flagged, 512 px"), ("fpr_jpeg75", "real photos flagged, JPEG q75"), ("fpr_down0.5", "real photos flagged, 0.5x")]
+    for k, label in rows:
+        gm, bm = gc["nested_summary"][k], bc["nested_summary"][k]
+        print(f"| {label} | {gm['mean']:.3f} ± {gm['std']:.3f} | {bm['mean']:.3f} ± {bm['std']:.3f} |")
+
+    print("\n| held-out real source (fold, images) | GLASS: as stored / 1024 / 512 / JPEG q75 / 0.5x | baseline: as stored / 1024 / 512 / JPEG q75 / 0.5x |")
+    print("|---|---|---|")
+    keys = ["native", "long1024", "long512", "jpeg75", "down0.5"]
+    bsrc = {(n["fold"], name): src for n in bc["nested"] for name, src in n["real_sources"].items()}
+    for n in gc["nested"]:
+        for name, src in sorted(n["real_sources"].items(), key=lambda kv: (-kv[1]["n"], kv[0])):
+            other = bsrc.get((n["fold"], name), {})
+            cells = lambda s: " / ".join(f"{s[k]:.0%}" if s.get(k) is not None else "n/a" for k in keys)
+            print(f"| {name} ({n['fold']}, {src['n']}) | {cells(src)} | {cells(other)} |")
+
+    print("\n| train-v1 val (56 real, 90 AI; seen sources, unseen prompts) | GLASS | baseline |")
+    print("|---|---|---|")
+    ev = {}
+    for m in ("glass", "baseline"):
+        for c in ("val", "val-jpeg75", "val-down05", "val-long512"):
+            path = Path(args.evals) / f"{m}-{c}.json"
+            ev[m, c] = json.loads(path.read_text()) if path.is_file() else None
+    metrics = [("auroc", "AUROC"), ("average_precision", "average precision"), ("accuracy", "accuracy at the shipped threshold"),
+               ("balanced_accuracy", "balanced accuracy"), ("tpr", "AI caught at the shipped threshold"), ("fpr", "reals flagged at the shipped threshold"),
+               ("tpr_at_fpr_5", "TPR at 5% FPR"), ("tpr_at_fpr_1", "TPR at 1% FPR"), ("ece", "ECE (15 bins)")]
+    for k, label in metrics:
+        vals = [ev[m, "val"]["overall"][k] if ev[m, "val"] else None for m in ("glass", "baseline")]
+        print(f"| {label} | " + " | ".join("n/a" if v is None else f"{v:.3f}" for v in vals) + " |")
+    for c, label in (("val-jpeg75", "AUROC, JPEG q75"), ("val-down05", "AUROC, 0.5x"), ("val-long512", "AUROC, long side 512")):
+        vals = [ev[m, c]["overall"]["auroc"] if ev[m, c] else None for m in ("glass", "baseline")]
+        print(f"| {label} | " + " | ".join("n/a" if v is None else f"{v:.3f}" for v in vals) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
