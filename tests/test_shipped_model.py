@@ -25,7 +25,8 @@ def test_default_weights_are_found_and_described():
     path = checkpoint.default_weights()
     assert path is not None and path.resolve() == (ROOT / "weights" / "glass-default.safetensors").resolve()
     config = checkpoint.read_config(path)
-    assert config.describe() == "glass tf_efficientnet_lite2 K=4 S=224"
+    assert config.describe() == "glass tf_efficientnet_lite0 K=2 S=224 scales 1,2"
+    assert config.calibration["method"] == "leave-family-out cross-validation" and config.threshold == config.calibration["threshold"]
     assert path.stat().st_size + path.with_suffix(".json").stat().st_size < 60 * 2**20
     assert (ROOT / "weights" / "MODEL_CARD.md").is_file() and (ROOT / "weights" / "NOTICE").is_file()
 
@@ -44,4 +45,6 @@ def test_readme_command_scans_the_examples(tmp_path, monkeypatch):
         want = "ai" if expected[Path(f["path"]).name] == "fake" else "real"
         assert f["verdict"] == want, (f["path"], f["p_ai"])
         assert f["sampling"] == "stratified" and len(f["crops"]) == 4
-    assert "8 scanned, 4 flagged as AI (P(AI) >= 0.5), 4 real, 0 not scanned" in result.stdout
+    threshold = checkpoint.load(checkpoint.default_weights())[1].threshold
+    assert doc["files"][0]["threshold"] == threshold
+    assert f"8 scanned, 4 flagged as AI (P(AI) >= {threshold:.6g}), 4 real, 0 not scanned" in result.stdout
