@@ -445,16 +445,8 @@ class Objective:
                     raise optuna.TrialPruned(f"pruned after epoch {result.epoch}")
         except optuna.TrialPruned:
             raise
-        except KeyboardInterrupt:
-            self.outcome = "interrupted"
-            trial.set_user_attr("interrupted", True)
-            trial.set_user_attr("fail_reason", "interrupted")
-            raise
-        except Exception as exc:
-            self.outcome = "failed"
-            reason = one_line(exc)
-            trial.set_user_attr("fail_reason", reason)
-            self._say(f"trial {trial.number}: failed: {reason}")
+        except BaseException as exc:
+            self._record_failure(trial, exc)
             raise
         finally:
             if trainer is not None:
@@ -463,6 +455,19 @@ class Objective:
         self.outcome = "complete"
         self._say(f"trial {trial.number}: {metric} {best:.4f} (epoch {best_epoch})")
         return best
+
+    def _record_failure(self, trial, exc: BaseException) -> None:
+        """Mark a trial that ended in an exception: interrupted (it will be retried) or failed
+        with a one-line reason."""
+        if isinstance(exc, KeyboardInterrupt):
+            self.outcome = "interrupted"
+            trial.set_user_attr("interrupted", True)
+            trial.set_user_attr("fail_reason", "interrupted")
+        elif isinstance(exc, Exception):
+            self.outcome = "failed"
+            reason = one_line(exc)
+            trial.set_user_attr("fail_reason", reason)
+            self._say(f"trial {trial.number}: failed: {reason}")
 
     def _cross_validate(self, trial, params: dict[str, Any], config: TrainConfig) -> float:
         """One trial as a leave-family-out cross-validation: the pruner sees the running mean
@@ -498,16 +503,8 @@ class Objective:
             result = run_cv(config, options, console=self.console, on_fold=on_fold)
         except optuna.TrialPruned:
             raise
-        except KeyboardInterrupt:
-            self.outcome = "interrupted"
-            trial.set_user_attr("interrupted", True)
-            trial.set_user_attr("fail_reason", "interrupted")
-            raise
-        except Exception as exc:
-            self.outcome = "failed"
-            reason = one_line(exc)
-            trial.set_user_attr("fail_reason", reason)
-            self._say(f"trial {trial.number}: failed: {reason}")
+        except BaseException as exc:
+            self._record_failure(trial, exc)
             raise
         finally:
             self._tidy_cv(root)
