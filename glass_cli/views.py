@@ -94,7 +94,8 @@ def plan_crops(width: int, height: int, config: ModelConfig, seed: int) -> tuple
     first = plans[0]
     boxes = tuple(b for p in plans for b in p.boxes)
     cells = tuple(c for p in plans for c in p.cells)
-    return CropPlan(boxes, first.path, first.grid, cells), factors
+    path = "fallback" if any(p.path == "fallback" for p in plans) else "stratified"  # reported as the file's sampling
+    return CropPlan(boxes, path, first.grid, cells), factors
 
 
 def build_views(image: Image.Image, config: ModelConfig, seed: int) -> Views:

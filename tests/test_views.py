@@ -77,6 +77,10 @@ def test_multi_scale_crops_cover_larger_windows_box_filtered_to_s():
     assert np.abs(b.crops[2].transpose(1, 2, 0) - want).max() < 0.03  # within rounding to uint8
     edge = cut_crop(image, (280, 180, 344, 244), norm, 2)  # runs past the corner: padded with 0
     assert edge.shape == (3, 32, 32) and np.all(edge[:, 10:, :] == 0) and np.all(edge[:, :, 10:] == 0)
+    assert a.plan.path == b.plan.path == "stratified"
+    narrow = Image.fromarray(rng.integers(0, 256, (100, 300, 3), dtype=np.uint8))  # 3x3 grid of 32 px cells, 1x1 of 64 px
+    assert build_views(narrow, one, seed=1).plan.path == "stratified"
+    assert build_views(narrow, two, seed=1).plan.path == "fallback"  # any scale that fell back is reported
     assert two.describe() == "glass tf_efficientnet_lite0 K=2 S=32 scales 1,2"
     with pytest.raises(ValueError, match="crop_scales must be distinct integers >= 1"):
         one.replace(crop_scales=(1, 1))
