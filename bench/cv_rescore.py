@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from glass_cli.cv import OBJECTIVE, conditions, fold_numbers, load_result, score_fold, size_keys  # noqa: E402
-from glass_cli.data import Sample  # noqa: E402
+from glass_cli.evaluation.cv import OBJECTIVE, conditions, fold_numbers, load_result, score_fold, size_keys  # noqa: E402
+from glass_cli.training.data import Sample  # noqa: E402
 
 
 def main() -> int:

@@ -52,11 +52,11 @@ def main() -> None:
     import torch
     from PIL import Image
 
-    from glass_cli import checkpoint
-    from glass_cli.engines import TorchEngine
+    from glass_cli.models import checkpoint
+    from glass_cli.inference.engines import TorchEngine
     from glass_cli.models import new_model
-    from glass_cli.scan import _prepare, scan
-    from glass_cli.views import collate
+    from glass_cli.inference.scan import _prepare, scan
+    from glass_cli.preprocess.views import collate
     from scan import make_corpus  # bench/scan.py
 
     say("torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.get_device_name(0), "python", sys.version.split()[0])

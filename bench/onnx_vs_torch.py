@@ -74,7 +74,7 @@ class Timed:
 
 
 def one_pass(files, engine, batch_size):
-    from glass_cli.scan import scan
+    from glass_cli.inference.scan import scan
 
     timed = Timed(engine)
     wall0, cpu0 = time.perf_counter(), time.process_time()
@@ -85,9 +85,9 @@ def one_pass(files, engine, batch_size):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from glass_cli import checkpoint
-    from glass_cli.engines import OnnxEngine, TorchEngine
-    from glass_cli.export import export
+    from glass_cli.models import checkpoint
+    from glass_cli.inference.engines import OnnxEngine, TorchEngine
+    from glass_cli.inference.export import export
 
     tmp = Path(tempfile.mkdtemp(prefix="glass-bench-"))
     weights = args.weights
@@ -109,7 +109,7 @@ def main(argv=None) -> int:
         onnx_path = report.path
         print(f"exported in {time.perf_counter() - t:.1f} s, {report.nbytes / 1e6:.1f} MB; {report.describe_checks()}")
     if args.folder:
-        from glass_cli.scan import iter_files
+        from glass_cli.io.walk import iter_files
 
         files = [p for p in iter_files([args.folder]) if isinstance(p, Path)]
     else:

@@ -106,10 +106,10 @@ def main() -> None:
 
     import torch
 
-    from glass_cli.engines import TorchEngine
+    from glass_cli.inference.engines import TorchEngine
     from glass_cli.models import new_model
-    from glass_cli.scan import _prepare, scan
-    from glass_cli.views import collate
+    from glass_cli.inference.scan import _prepare, scan
+    from glass_cli.preprocess.views import collate
 
     tmp = None
     if args.folder:
@@ -120,8 +120,8 @@ def main() -> None:
         files = make_corpus(tmp, args.files, args.megapixels)
         print(f"corpus: {len(files)} JPEGs of {args.megapixels:g} MP in {time.perf_counter() - t:.0f} s ({tmp})")
     n = len(files)
-    from glass_cli.engines import OnnxEngine
-    from glass_cli.export import export
+    from glass_cli.inference.engines import OnnxEngine
+    from glass_cli.inference.export import export
 
     torch.manual_seed(0)
     model, config = new_model("glass", args.backbone, num_crops=args.k, crop_size=args.size)
@@ -154,7 +154,7 @@ def main() -> None:
         def naive():
             # The paper's reference way: Pillow's full decode, a full-quality resize of the whole
             # image, per-crop tensors, eager NCHW torch, one image per call.
-            from glass_cli.sampling import sample_crops
+            from glass_cli.preprocess.sampling import sample_crops
 
             ref = copy.deepcopy(model).to(memory_format=torch.contiguous_format)
             ref.crop_chunk = 0

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from . import __version__
+from glass_cli import __version__
 
 Architecture = Literal["glass", "baseline"]
 ARCHITECTURES: tuple[str, ...] = ("glass", "baseline")

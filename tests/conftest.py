@@ -96,7 +96,7 @@ def tiny_glass(tmp_path_factory):
     """A saved tiny GLASS checkpoint (two different timm test backbones, K=3, S=32)."""
     import torch
 
-    from glass_cli import checkpoint
+    from glass_cli.models import checkpoint
     from glass_cli.models import new_model
 
     torch.manual_seed(0)
@@ -109,7 +109,7 @@ def tiny_glass(tmp_path_factory):
 def tiny_baseline(tmp_path_factory):
     import torch
 
-    from glass_cli import checkpoint
+    from glass_cli.models import checkpoint
     from glass_cli.models import new_model
 
     torch.manual_seed(1)

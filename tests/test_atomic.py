@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from glass_cli import atomic
+from glass_cli.io import atomic
 
 
 @pytest.fixture

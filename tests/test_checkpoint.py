@@ -3,8 +3,8 @@ import json
 import pytest
 import torch
 
-from glass_cli import checkpoint
-from glass_cli.checkpoint import CheckpointError
+from glass_cli.models import checkpoint
+from glass_cli.models.checkpoint import CheckpointError
 from glass_cli.models import new_model
 
 from .conftest import TINY

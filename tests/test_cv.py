@@ -10,9 +10,9 @@ import shutil
 import pytest
 
 from glass_cli.cli import app
-from glass_cli.cv import CvError, CvOptions, assign_folds, run_cv
-from glass_cli.data import Sample
-from glass_cli.metrics import auroc
+from glass_cli.evaluation.cv import CvError, CvOptions, assign_folds, run_cv
+from glass_cli.training.data import Sample
+from glass_cli.evaluation.metrics import auroc
 
 from .conftest import FAKE_FAMILIES, REAL_FAMILIES, TINY_TRAIN, make_images
 
@@ -123,7 +123,7 @@ def test_cv_end_to_end(cv_run, family_data):
 
 
 def test_leave_family_out_threshold_is_judged_on_folds_it_never_saw():
-    from glass_cli.cv import Fold, FoldResult, calibration
+    from glass_cli.evaluation.cv import Fold, FoldResult, calibration
 
     def fold(index, reals, fakes):
         files = [{"path": f"/r{index}-{i}", "label": 0, "family": fam, "p_ai": {"native": p, "long32": p}} for i, (fam, p) in enumerate(reals)]
@@ -147,7 +147,7 @@ def test_leave_family_out_threshold_is_judged_on_folds_it_never_saw():
 
 
 def test_calibrate_writes_a_copy_with_the_leave_family_out_threshold(cv_run, family_data, tiny_data, runner, tmp_path):
-    from glass_cli import checkpoint
+    from glass_cli.models import checkpoint
 
     root, _ = cv_run
     runs = root.parent.parent
@@ -182,7 +182,8 @@ def test_scores_equal_scan_scores(cv_run, runner):
     picked = fold["files"][:3]
     result = runner.invoke(app, ["scan", *[f["path"] for f in picked], "--weights", str(root / "fold-1" / "last.safetensors"), "--json", "-"])
     scanned = {f["path"]: f["p_ai"] for f in json.loads(result.stdout)["files"]}
-    assert all(scanned[f["path"]] == f["p_ai"]["native"] for f in picked)
+    # equal up to float rounding: oneDNN results can depend on how files are batched together
+    assert all(scanned[f["path"]] == pytest.approx(f["p_ai"]["native"], abs=1e-6) for f in picked)
 
 
 def test_rerun_skips_finished_folds_and_rescores_unscored_ones(cv_run, family_data, runner):
@@ -265,7 +266,7 @@ def test_cv_option_errors(runner, family_data, tmp_path, args, message):
 
 
 def test_fusion_of_a_cross_validation_with_itself_changes_nothing(cv_run, tmp_path):
-    from glass_cli.cv import fuse, load_result
+    from glass_cli.evaluation.cv import fuse, load_result
 
     root, _ = cv_run
     doc = json.loads((root / "cv.json").read_text())
@@ -282,7 +283,7 @@ def test_fusion_of_a_cross_validation_with_itself_changes_nothing(cv_run, tmp_pa
 
 
 def test_plans_written_by_other_versions_still_resume_when_the_recipe_is_the_same(cv_run, tmp_path):
-    from glass_cli.cv import PLAN_FILE, _check_plan
+    from glass_cli.evaluation.cv import PLAN_FILE, _check_plan
 
     root, _ = cv_run
     plan = json.loads((root / PLAN_FILE).read_text())

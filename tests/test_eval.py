@@ -105,7 +105,7 @@ def test_eval_errors(runner, tiny_data, weights, args, message):
 
 
 def test_calibrate_writes_a_copy_with_the_threshold(runner, tiny_data, weights, tmp_path):
-    from glass_cli import checkpoint
+    from glass_cli.models import checkpoint
 
     out = tmp_path / "calibrated"
     _, ev = run_json(runner, ["eval", str(tiny_data), "--weights", str(weights)])
@@ -127,7 +127,7 @@ def test_calibrate_writes_a_copy_with_the_threshold(runner, tiny_data, weights, 
 
 
 def test_long_side_shrinks_large_pictures_and_never_enlarges():
-    from glass_cli.evaluate import EvalError, Perturbation
+    from glass_cli.evaluation.evaluate import EvalError, Perturbation
 
     cap = Perturbation(long_side=1024)
     wide, tall, small = Image.new("RGB", (2000, 1000)), Image.new("RGB", (600, 3000)), Image.new("RGB", (800, 600))

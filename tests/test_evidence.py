@@ -3,7 +3,7 @@ import io
 import pytest
 from PIL import Image
 
-from glass_cli.evidence import MAX_VALUE, jpeg_segments, png_chunks, read_evidence, summary
+from glass_cli.io.evidence import MAX_VALUE, jpeg_segments, png_chunks, read_evidence, summary
 
 from .conftest import noise_image
 from .provenance import c2pa_signed_jpeg, jpeg_bytes, jpeg_with_xmp, png_with_text, with_segment

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from glass_cli.imageio import LoadError, decode_image, image_extensions, load_image
+from glass_cli.io.image import LoadError, decode_image, image_extensions, load_image
 
 from .conftest import noise_image
 
@@ -137,7 +137,7 @@ def test_fast_jpeg_path_gives_pillows_pixels(variant, orientation):
         exif[0x0112] = orientation
         kw["exif"] = exif.tobytes()
     data = _encode(img, "JPEG", **kw)
-    from glass_cli.imageio import _decode_jpeg_fast
+    from glass_cli.io.image import _decode_jpeg_fast
 
     assert _decode_jpeg_fast(data, Image.open(io.BytesIO(data))) is not None  # the fast path ran
     fast, _ = decode_image(data)

@@ -18,10 +18,12 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from glass_cli import __version__, checkpoint, export, onnxfile
+from glass_cli import __version__
+from glass_cli.models import checkpoint
+from glass_cli.inference import export, onnxfile
 from glass_cli.cli import app
 from glass_cli.config import ModelConfig
-from glass_cli.engines import EngineError, OnnxEngine, cuda_gpus, engine_kind, open_engine
+from glass_cli.inference.engines import EngineError, OnnxEngine, cuda_gpus, engine_kind, open_engine
 from glass_cli.models import new_model
 
 runner = CliRunner(env={"COLUMNS": "200", "GLASS_WEIGHTS": ""})
@@ -222,7 +224,7 @@ def test_bad_inputs_are_one_line_errors(tmp_path, models):
 
 
 def test_without_weights_says_how_to_get_them(monkeypatch):
-    monkeypatch.setattr("glass_cli.checkpoint.default_weights", lambda: None)
+    monkeypatch.setattr("glass_cli.models.checkpoint.default_weights", lambda: None)
     result = glass_export("--onnx")
     assert result.exit_code == 2
     assert result.stderr.strip().startswith("glass: error: no model weights:") and "--weights" in result.stderr
@@ -389,7 +391,7 @@ def test_json_to_stdout_stays_clean_with_onnx(models, photos):
 
 def test_cuda_that_cannot_start_is_refused_or_reported(models, monkeypatch):
     """A GPU the driver shows but ORT cannot use: --device cuda refuses, auto says it ran on the CPU."""
-    monkeypatch.setattr("glass_cli.engines.cuda_gpus", lambda: ["Pretend GPU"])
+    monkeypatch.setattr("glass_cli.inference.engines.cuda_gpus", lambda: ["Pretend GPU"])
     path = models["base.onnx"]
     import onnxruntime as ort
 

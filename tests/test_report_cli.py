@@ -113,7 +113,7 @@ def test_uncertain_band(tmp_path, mixed_dir, tiny_glass):
 
 
 def test_killed_scan_keeps_finished_records(tmp_path, mixed_dir, tiny_glass, monkeypatch):
-    import glass_cli.engines as engines
+    import glass_cli.inference.engines as engines
 
     calls = {"n": 0}
     real = engines.TorchEngine.predict
@@ -133,7 +133,7 @@ def test_killed_scan_keeps_finished_records(tmp_path, mixed_dir, tiny_glass, mon
 
 
 def test_unexpected_errors_are_one_line_without_debug(mixed_dir, tiny_glass, monkeypatch):
-    import glass_cli.engines as engines
+    import glass_cli.inference.engines as engines
 
     def boom(self, g, c):
         raise RuntimeError("simulated engine failure")

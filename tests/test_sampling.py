@@ -2,7 +2,7 @@ import itertools
 
 import pytest
 
-from glass_cli.sampling import MAX_GRID, grid_size, sample_crops, seed_from_digest
+from glass_cli.preprocess.sampling import MAX_GRID, grid_size, sample_crops, seed_from_digest
 
 
 def _overlap(a, b):

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from glass_cli import checkpoint
+from glass_cli.models import checkpoint
 from glass_cli.cli import app
-from glass_cli.sampling import grid_size
+from glass_cli.preprocess.sampling import grid_size
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

@@ -3,7 +3,7 @@ import pytest
 from PIL import Image
 
 from glass_cli.config import ModelConfig, Normalization
-from glass_cli.views import build_views, collate, cut_crop, normalize
+from glass_cli.preprocess.views import build_views, collate, cut_crop, normalize
 
 from .conftest import noise_image
 
@@ -58,7 +58,7 @@ def test_collate_and_mode_check():
 
 def test_multi_scale_crops_cover_larger_windows_box_filtered_to_s():
     from glass_cli.config import ModelConfig
-    from glass_cli.views import build_views, cut_crop
+    from glass_cli.preprocess.views import build_views, cut_crop
 
     rng = np.random.default_rng(5)
     image = Image.fromarray(rng.integers(0, 256, (200, 300, 3), dtype=np.uint8))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from ..config import ModelConfig
+from glass_cli.config import ModelConfig
 
 
 class BaselineModel(nn.Module):

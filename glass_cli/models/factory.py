@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-from ..config import ModelConfig
-from .backbones import create_backbone, normalization_of
-from .baseline import BaselineModel
-from .glass import GlassModel
+from glass_cli.config import ModelConfig
+from glass_cli.models.backbones import create_backbone, normalization_of
+from glass_cli.models.baseline import BaselineModel
+from glass_cli.models.glass import GlassModel
 
 
 def build_model(config: ModelConfig) -> nn.Module:

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from .config import ModelConfig, Normalization
-from .sampling import CropPlan, sample_crops
+from glass_cli.config import ModelConfig, Normalization
+from glass_cli.preprocess.sampling import CropPlan, sample_crops
 
 _RESAMPLE = {
     "nearest": Image.Resampling.NEAREST,

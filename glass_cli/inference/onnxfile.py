@@ -22,8 +22,8 @@ import json
 import os
 from pathlib import Path
 
-from . import __version__
-from .config import ModelConfig
+from glass_cli import __version__
+from glass_cli.config import ModelConfig
 
 FORMAT = "glass-onnx/1"
 SUFFIX = ".onnx"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from . import atomic
-from .scan import ScanResult
+from glass_cli.io import atomic
+from glass_cli.inference.scan import ScanResult
 
 BOX_COLOUR = (255, 40, 40)
 

@@ -13,8 +13,8 @@ import os
 from importlib import resources
 from pathlib import Path
 
-from . import atomic
-from .config import ModelConfig
+from glass_cli.io import atomic
+from glass_cli.config import ModelConfig
 
 FORMAT = "glass-checkpoint/1"
 _META_CONFIG = "glass_config"
@@ -90,7 +90,7 @@ def load(path: str | os.PathLike, device: str = "cpu"):
     """
     from safetensors.torch import load_file
 
-    from .models import build_model
+    from glass_cli.models import build_model
 
     p = Path(path)
     if p.suffix not in ("", ".safetensors", ".json"):
@@ -122,7 +122,7 @@ def default_weights() -> Path | None:
         candidates.append(Path(str(resources.files("glass_cli") / "weights" / DEFAULT_WEIGHTS_NAME)))
     except (ModuleNotFoundError, TypeError):  # pragma: no cover
         pass
-    candidates.append(Path(__file__).resolve().parent.parent / "weights" / DEFAULT_WEIGHTS_NAME)
+    candidates.append(Path(__file__).resolve().parents[2] / "weights" / DEFAULT_WEIGHTS_NAME)
     for c in candidates:
         if c.is_file():
             return c

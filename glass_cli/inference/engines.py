@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import ModelConfig
+from glass_cli.config import ModelConfig
 
 
 class EngineError(Exception):
@@ -98,7 +98,7 @@ class TorchEngine:
     def from_checkpoint(
         cls, path, device: str = "auto", model_id: str | None = None, precision: str = "auto"
     ) -> TorchEngine:
-        from . import checkpoint
+        from glass_cli.models import checkpoint
 
         model, config = checkpoint.load(path)
         sha = checkpoint.weights_sha256(path)
@@ -192,7 +192,7 @@ class OnnxEngine:
     def __init__(self, path, device: str = "auto", threads: int | None = None):
         import onnxruntime as ort
 
-        from . import onnxfile
+        from glass_cli.inference import onnxfile
 
         self.path = Path(path)
         if not self.path.is_file():
@@ -272,7 +272,7 @@ class OnnxEngine:
         return np.ascontiguousarray(array, dtype=dtype)
 
     def predict(self, global_batch: np.ndarray, crops_batch: np.ndarray | None) -> Prediction:
-        from . import onnxfile
+        from glass_cli.inference import onnxfile
 
         feeds = {onnxfile.INPUT_GLOBAL: self._feed(onnxfile.INPUT_GLOBAL, global_batch)}
         if self.config.uses_crops:
@@ -310,7 +310,7 @@ ENGINES: tuple[str, ...] = ("auto", "torch", "onnx")
 
 def engine_kind(path, engine: str = "auto") -> str:
     """'torch' or 'onnx' for a model file: ``auto`` goes by the suffix (.onnx -> onnx)."""
-    from .onnxfile import is_onnx_path
+    from glass_cli.inference.onnxfile import is_onnx_path
 
     if engine not in ENGINES:
         raise EngineError(f"unknown engine {engine!r}; use auto, torch or onnx")
@@ -333,7 +333,7 @@ def open_engine(path, engine: str = "auto", device: str = "auto", precision: str
         if precision not in ("auto", "fp32"):
             raise EngineError(f"--precision {precision} applies to the torch engine; for ONNX export with --fp16")
         return OnnxEngine(path, device)
-    from .models.backbones import BackboneError
+    from glass_cli.models.backbones import BackboneError
 
     try:
         return TorchEngine.from_checkpoint(path, device=device, precision=precision)
@@ -344,7 +344,8 @@ def open_engine(path, engine: str = "auto", device: str = "auto", precision: str
 def describe_model(path, engine=None) -> dict:
     """The model summary scan writes into its JSON, for either kind of model file (an open
     engine lends its metadata and the weights' hash, so the file is not read twice)."""
-    from . import checkpoint, onnxfile
+    from glass_cli.models import checkpoint
+    from glass_cli.inference import onnxfile
 
     sha = getattr(engine, "weights_sha256", None)
     if onnxfile.is_onnx_path(path):

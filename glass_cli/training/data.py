@@ -54,7 +54,7 @@ class Sample:
 
 
 def _image_files(folder: Path) -> list[Path]:
-    from .imageio import image_extensions
+    from glass_cli.io.image import image_extensions
 
     exts = image_extensions()
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in exts)

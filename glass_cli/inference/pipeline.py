@@ -14,7 +14,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from .views import Views, collate
+from glass_cli.preprocess.views import Views, collate
 
 T = TypeVar("T")
 U = TypeVar("U")

@@ -40,12 +40,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import atomic, checkpoint
-from .config import RUNTIME_KEYS, ModelConfig, TrainConfig
-from .data import Augment, DataError, Sample, assign_split, class_counts, class_weights, epoch_order, read_dataset, sample_rng, select, stratified_slice
-from .imageio import LoadError, load_image
-from .sampling import seed_from_digest
-from .views import Views, build_views, collate
+from glass_cli.io import atomic
+from glass_cli.models import checkpoint
+from glass_cli.config import RUNTIME_KEYS, ModelConfig, TrainConfig
+from glass_cli.training.data import Augment, DataError, Sample, assign_split, class_counts, class_weights, epoch_order, read_dataset, sample_rng, select, stratified_slice
+from glass_cli.io.image import LoadError, load_image
+from glass_cli.preprocess.sampling import seed_from_digest
+from glass_cli.preprocess.views import Views, build_views, collate
 
 STATE_FORMAT = "glass-train-state/1"
 STATE_FILE = "resume.safetensors"
@@ -101,8 +102,8 @@ def _dist_env() -> tuple[int, int, int]:
 
 def resolve_device(name: str, local_rank: int) -> str:
     """As ``engines.resolve_device``, with plain 'cuda' meaning this process's GPU under torchrun."""
-    from .engines import EngineError
-    from .engines import resolve_device as engine_device
+    from glass_cli.inference.engines import EngineError
+    from glass_cli.inference.engines import resolve_device as engine_device
 
     try:
         device = engine_device(name)
@@ -162,8 +163,8 @@ def read_splits(config: TrainConfig) -> tuple[list[Sample], list[Sample]]:
 def build_model(config: TrainConfig):
     """A fresh (model, ModelConfig) for the run's architecture and backbones; TrainError when a
     backbone or its weights are unavailable."""
-    from .models import new_model
-    from .models.backbones import BackboneError
+    from glass_cli.models import new_model
+    from glass_cli.models.backbones import BackboneError
 
     try:
         return new_model(
@@ -525,7 +526,7 @@ class Trainer:
         """Validation loss and metrics on the val split, views exactly as scan builds them."""
         import torch
 
-        from .metrics import binary_metrics
+        from glass_cli.evaluation.metrics import binary_metrics
 
         part = self.val_set[self.rank :: self.world]
         bs = self.config.batch_size
@@ -597,7 +598,7 @@ class Trainer:
         for row in rows:
             writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
         atomic.write_text(self.dir / METRICS_FILE, buf.getvalue())
-        from .plots import training_curves
+        from glass_cli.outputs.plots import training_curves
 
         atomic.write_bytes(self.dir / CURVES_FILE, training_curves(self.history, title=f"{self.config.name}: {self.model_config.describe()}"))
 

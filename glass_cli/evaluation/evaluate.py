@@ -23,12 +23,12 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from .data import Sample, jpeg_bytes
-from .imageio import LoadError, decode_image, load_image
-from .metrics import binary_metrics, group_metrics
-from .sampling import seed_from_digest
-from .pipeline import batched, ordered_map
-from .views import Views, build_views
+from glass_cli.training.data import Sample, jpeg_bytes
+from glass_cli.io.image import LoadError, decode_image, load_image
+from glass_cli.evaluation.metrics import binary_metrics, group_metrics
+from glass_cli.preprocess.sampling import seed_from_digest
+from glass_cli.inference.pipeline import batched, ordered_map
+from glass_cli.preprocess.views import Views, build_views
 
 
 class EvalError(ValueError):

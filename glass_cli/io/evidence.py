@@ -272,7 +272,7 @@ def read_evidence(data: bytes, image_format: str | None = None) -> list[Finding]
         else:
             from PIL import Image
 
-            from .imageio import register_formats
+            from glass_cli.io.image import register_formats
 
             register_formats()
             with Image.open(io.BytesIO(data)) as img:  # header only, no pixel decode

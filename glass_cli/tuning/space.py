@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import TrainConfig
+from glass_cli.config import TrainConfig
 
 PAPER_SPACES: dict[str, dict[str, Any]] = {
     "glass": {

@@ -57,9 +57,9 @@ import optuna
 import sqlalchemy.exc
 from optuna.trial import TrialState
 
-from . import atomic
-from .config import RUNTIME_KEYS, SELECT_METRICS, TrainConfig
-from .space import Space, SpaceError
+from glass_cli.io import atomic
+from glass_cli.config import RUNTIME_KEYS, SELECT_METRICS, TrainConfig
+from glass_cli.tuning.space import Space, SpaceError
 
 SAMPLER_SEED = 606
 REDUCTION_FACTOR = 3
@@ -173,8 +173,8 @@ class TuneResult:
 
 
 def one_line(exc: BaseException) -> str:
-    from .data import DataError
-    from .train import TrainError
+    from glass_cli.training.data import DataError
+    from glass_cli.training.trainer import TrainError
 
     text = str(exc) if isinstance(exc, (TrainError, DataError, SpaceError)) else f"{type(exc).__name__}: {exc}"
     text = " ".join(text.split())
@@ -411,7 +411,7 @@ class Objective:
             self.console.print(text, markup=False, highlight=False, soft_wrap=True)
 
     def __call__(self, trial) -> float:
-        from .train import TrainError, Trainer
+        from glass_cli.training.trainer import TrainError, Trainer
 
         self.number, self.outcome = trial.number, None
         trial.set_user_attr("worker", self.worker)
@@ -472,8 +472,8 @@ class Objective:
     def _cross_validate(self, trial, params: dict[str, Any], config: TrainConfig) -> float:
         """One trial as a leave-family-out cross-validation: the pruner sees the running mean
         of the fold objectives after each fold."""
-        from .cv import CvOptions, cv_root, run_cv
-        from .train import TrainError
+        from glass_cli.evaluation.cv import CvOptions, cv_root, run_cv
+        from glass_cli.training.trainer import TrainError
 
         root = cv_root(config)
         if root.exists():  # left by an earlier study of the same name whose storage was deleted
@@ -535,7 +535,7 @@ class Objective:
 
 def preflight(opts: TuneOptions) -> tuple[Space, TrainConfig, list[str]]:
     """Resolve the space and the base config; check data and backbone once, before the study."""
-    from .train import build_model, read_splits
+    from glass_cli.training.trainer import build_model, read_splits
 
     notes: list[str] = []
     if opts.arch not in ("glass", "baseline"):
@@ -558,8 +558,8 @@ def preflight(opts: TuneOptions) -> tuple[Space, TrainConfig, list[str]]:
     base = base_config(opts, space)
     space.check(base)
     if opts.metric == "cv":
-        from .cv import CvError, assign_folds
-        from .data import read_dataset
+        from glass_cli.evaluation.cv import CvError, assign_folds
+        from glass_cli.training.data import read_dataset
 
         if opts.cv_folds < 2:
             raise TuneError(f"--cv-folds must be at least 2, got {opts.cv_folds}")
@@ -729,7 +729,7 @@ def report(study, opts: TuneOptions, base: TrainConfig) -> TuneResult:
     result.best = max(complete, key=lambda r: (r.value, -r.number))
     config = best_config(result.best, base, opts.runs_dir)
     result.best_config = atomic.write_text(out / "best-config.json", config.to_json() + "\n")
-    from . import plots
+    from glass_cli.outputs import plots
 
     metric = METRIC_NAMES[opts.metric]
     result.files.append(atomic.write_bytes(out / "history.png", plots.study_history(study, metric)))

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .imageio import image_extensions
+from glass_cli.io.image import image_extensions
 
 
 @dataclass

@@ -48,9 +48,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import __version__, atomic
-from .config import RUNTIME_KEYS, TrainConfig
-from .data import CLASS_NAMES, Sample, class_counts, read_dataset, select, stratified_slice
+from glass_cli import __version__
+from glass_cli.io import atomic
+from glass_cli.config import RUNTIME_KEYS, TrainConfig
+from glass_cli.training.data import CLASS_NAMES, Sample, class_counts, read_dataset, select, stratified_slice
 
 FORMAT = "glass-cv/1"
 PLAN_FILE = "plan.json"
@@ -364,7 +365,7 @@ def fold_numbers(
 ) -> tuple[dict[str, float | None], dict[str, dict], dict[str, dict]]:
     """Fold metrics, per-real-source FPR and per-fake-family detection from per-file scores
     (``files``: dicts with label 0/1, family and ``p_ai`` per condition key)."""
-    from .metrics import auroc
+    from glass_cli.evaluation.metrics import auroc
 
     metrics: dict[str, float | None] = {}
     for c in conds:
@@ -411,7 +412,7 @@ def calibration(folds: Sequence[FoldResult], options: CvOptions) -> dict[str, An
     reals flagged per condition and per source, share of fakes detected): the threshold never
     saw the sources it is judged on. None when fewer than two folds have scores.
     """
-    from .evaluate import threshold_at_fpr
+    from glass_cli.evaluation.evaluate import threshold_at_fpr
 
     scored = [f for f in folds if f.files]
     if len(scored) < 2:
@@ -459,8 +460,8 @@ def score_fold(
     """Score the held-out samples under every condition with the checkpoint ``weights``:
     (per-file records, unreadable files, the model config). ``crops`` runs a GLASS model
     with that K at inference instead of the K it was trained with."""
-    from .engines import TorchEngine
-    from .evaluate import Perturbation, predict
+    from glass_cli.inference.engines import TorchEngine
+    from glass_cli.evaluation.evaluate import Perturbation, predict
 
     engine = TorchEngine.from_checkpoint(weights, device=options.device)
     if crops is not None:
@@ -619,7 +620,7 @@ def _run_fold(
     config: TrainConfig, options: CvOptions, fold: Fold, samples: Sequence[Sample], root: Path, console, say
 ) -> FoldResult:
     """Train (or resume) the fold's run, then score its held-out families."""
-    from .train import Trainer, run_state
+    from glass_cli.training.trainer import Trainer, run_state
 
     n = options.folds
     labelled = fold_samples(samples, fold)
@@ -668,7 +669,7 @@ def _fmt(x: float | None) -> str:
 
 def write_outputs(result: CvResult) -> None:
     """cv.json and cv.png, atomically."""
-    from .plots import cv_figure
+    from glass_cli.outputs.plots import cv_figure
 
     document = result.to_dict()
     atomic.write_text(result.root / RESULT_FILE, json.dumps(document, indent=2) + "\n")
@@ -790,7 +791,7 @@ def calibrate_checkpoint(result: CvResult, weights: str | os.PathLike, out: str 
     threshold (``calibration(...)["threshold"]``), with how it was chosen in the model's
     ``calibration`` field. ``weights`` should be a model trained by the same recipe on all
     the data: its architecture must match the folds' models. Returns (path, calibration)."""
-    from . import checkpoint
+    from glass_cli.models import checkpoint
 
     cal = result.calibration()
     if not result.complete or cal is None:

@@ -18,12 +18,12 @@ from pathlib import Path
 
 from PIL import Image
 
-from .evidence import Finding, read_evidence
-from .imageio import DEFAULT_MAX_PIXELS, LoadError, decode_image, read_bytes
-from .pipeline import batched, ordered_map
-from .sampling import seed_from_digest
-from .views import Views, build_views
-from .walk import WalkError
+from glass_cli.io.evidence import Finding, read_evidence
+from glass_cli.io.image import DEFAULT_MAX_PIXELS, LoadError, decode_image, read_bytes
+from glass_cli.inference.pipeline import batched, ordered_map
+from glass_cli.preprocess.sampling import seed_from_digest
+from glass_cli.preprocess.views import Views, build_views
+from glass_cli.io.walk import WalkError
 
 VERDICT_AI = "ai"
 VERDICT_REAL = "real"

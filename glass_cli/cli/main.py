@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from . import __version__
+from glass_cli import __version__
 
 app = typer.Typer(
     name="glass",
@@ -153,13 +153,14 @@ def scan(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from . import checkpoint, report
-    from .engines import EngineError, describe_model, engine_kind, open_engine
-    from .outputs import OutputOptions, ScanOutputs
-    from .scan import Decision, ScanError
-    from .scan import scan as run_scan
-    from .scan import default_workers
-    from .walk import iter_files, parse_shard, shard_files
+    from glass_cli.models import checkpoint
+    from glass_cli.outputs import report
+    from glass_cli.inference.engines import EngineError, describe_model, engine_kind, open_engine
+    from glass_cli.outputs.sinks import OutputOptions, ScanOutputs
+    from glass_cli.inference.scan import Decision, ScanError
+    from glass_cli.inference.scan import scan as run_scan
+    from glass_cli.inference.scan import default_workers
+    from glass_cli.io.walk import iter_files, parse_shard, shard_files
 
     options = OutputOptions(json_out, jsonl_out, csv_out, save_crops, report_html)
     out = err if options.uses_stdout else Console(highlight=False)
@@ -245,9 +246,9 @@ def export(
 
     Batch size and number of crops stay dynamic; the model config travels in the file's metadata. The export is checked with onnx.checker and compared with torch in ONNX Runtime before it is written.
     """
-    from . import checkpoint
-    from .export import ExportError, ParityError, default_output
-    from .export import export as run_export
+    from glass_cli.models import checkpoint
+    from glass_cli.inference.export import ExportError, ParityError, default_output
+    from glass_cli.inference.export import export as run_export
 
     try:
         if not onnx:
@@ -330,8 +331,8 @@ def _training_options(given: dict) -> dict:
     (``given``: a command's parameters by name; flags a command lacks are skipped)."""
     import json
 
-    from .config import TrainConfig
-    from .train import TrainError
+    from glass_cli.config import TrainConfig
+    from glass_cli.training.trainer import TrainError
 
     options: dict = {}
     config_file = given.get("config_file")
@@ -415,9 +416,9 @@ def train(
 
     Each epoch writes metrics.csv, curves.png, the best and last checkpoints and the resume state. Exit codes: 0 done; 2 usage or fatal error.
     """
-    from .config import TrainConfig
-    from .data import DataError
-    from .train import TrainError, Trainer, check_resume_options, load_run_config
+    from glass_cli.config import TrainConfig
+    from glass_cli.training.data import DataError
+    from glass_cli.training.trainer import TrainError, Trainer, check_resume_options, load_run_config
 
     given = dict(locals())
     try:
@@ -537,10 +538,10 @@ def tune(
 
     Each trial is a glass train run of up to --epochs epochs, pruned early when it falls behind. At the end: a table of the best trials, RUNS_DIR/tune/STUDY/best-config.json (a glass train --config file), trials.csv, history.png and importance.png.
     """
-    from .data import DataError
-    from .space import Space, SpaceError
-    from .train import TrainError
-    from .tune import METRIC_NAMES, TuneError, TuneOptions, best_table, run_study, summary_line
+    from glass_cli.training.data import DataError
+    from glass_cli.tuning.space import Space, SpaceError
+    from glass_cli.training.trainer import TrainError
+    from glass_cli.tuning.study import METRIC_NAMES, TuneError, TuneOptions, best_table, run_study, summary_line
 
     given = dict(locals())
     result = None
@@ -649,12 +650,13 @@ def eval_command(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from . import checkpoint, report
-    from .data import DataError, assign_split, read_dataset, select
-    from .engines import EngineError, TorchEngine
-    from .evaluate import EvalError, Perturbation, predict, summarize
-    from .evaluate import calibrate as calibrate_threshold
-    from .models.backbones import BackboneError
+    from glass_cli.models import checkpoint
+    from glass_cli.outputs import report
+    from glass_cli.training.data import DataError, assign_split, read_dataset, select
+    from glass_cli.inference.engines import EngineError, TorchEngine
+    from glass_cli.evaluation.evaluate import EvalError, Perturbation, predict, summarize
+    from glass_cli.evaluation.evaluate import calibrate as calibrate_threshold
+    from glass_cli.models.backbones import BackboneError
 
     out = err if json_out == "-" else Console(highlight=False)
     try:
@@ -788,14 +790,15 @@ def cv_command(
 
     Prints each number per fold with its mean ± standard deviation, the false-positive rate of every held-out real source and the detection rate of every held-out fake family.
     """
-    from . import checkpoint, report
-    from .config import TrainConfig
-    from .cv import FIGURE_FILE, RESULT_FILE, CvError, CvOptions, calibrate_checkpoint, run_cv, size_keys
-    from .data import DataError
-    from .engines import EngineError
-    from .evaluate import EvalError
-    from .models.backbones import BackboneError
-    from .train import TrainError
+    from glass_cli.models import checkpoint
+    from glass_cli.outputs import report
+    from glass_cli.config import TrainConfig
+    from glass_cli.evaluation.cv import FIGURE_FILE, RESULT_FILE, CvError, CvOptions, calibrate_checkpoint, run_cv, size_keys
+    from glass_cli.training.data import DataError
+    from glass_cli.inference.engines import EngineError
+    from glass_cli.evaluation.evaluate import EvalError
+    from glass_cli.models.backbones import BackboneError
+    from glass_cli.training.trainer import TrainError
 
     given = dict(locals())
     try:

@@ -29,9 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import atomic, onnxfile
-from .config import ModelConfig
-from .onnxfile import one_line
+from glass_cli.io import atomic
+from glass_cli.inference import onnxfile
+from glass_cli.config import ModelConfig
+from glass_cli.inference.onnxfile import one_line
 
 DEFAULT_OPSET = 18
 MIN_OPSET = 18
@@ -175,7 +176,7 @@ def _load_source(source):
         if not isinstance(config, ModelConfig):
             raise ExportError("export needs a checkpoint path or a (model, ModelConfig) pair")
         return copy.deepcopy(model).float().cpu().eval(), config, None
-    from . import checkpoint
+    from glass_cli.models import checkpoint
 
     model, config = checkpoint.load(source)  # CheckpointError carries its own one-line reason
     weights, _ = checkpoint.paths_for(source)

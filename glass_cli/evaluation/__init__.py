@@ -1,0 +1,1 @@
+"""Measuring a model: metrics, evaluation of labelled data, calibration, cross-validation."""

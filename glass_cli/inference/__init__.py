@@ -1,0 +1,1 @@
+"""Running a model over files: engines (torch, ONNX Runtime), the batching pipeline, scan, ONNX export."""

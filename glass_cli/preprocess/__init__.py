@@ -1,0 +1,1 @@
+"""From a decoded image to model inputs: stratified crop sampling and the one preprocessing path (views)."""

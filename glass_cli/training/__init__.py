@@ -1,0 +1,1 @@
+"""Training: labelled data sets, augmentation and the trainer."""

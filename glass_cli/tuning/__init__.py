@@ -1,0 +1,1 @@
+"""Hyperparameter search: the search space and the Optuna study around the trainer."""
