@@ -129,7 +129,8 @@ class ModelConfig:
         return dataclasses.replace(self, **changes)
 
 
-BALANCE_MODES: tuple[str, ...] = ("sampler", "loss", "none")
+BALANCE_MODES: tuple[str, ...] = ("sampler", "source", "loss", "none")
+REENCODE_MODES: tuple[str, ...] = ("jpeg", "mixed")
 SELECT_METRICS: tuple[str, ...] = ("accuracy", "auroc", "loss")
 
 RUNTIME_KEYS = frozenset({"device", "workers", "cache_images", "quiet"})
@@ -174,7 +175,13 @@ class TrainConfig:
     """Train on a class-stratified slice of at most this many images (0: all)."""
     limit_val: int = 0
     balance: str = "sampler"
+    """sampler: both classes equally likely; source: also each source's share of its class
+    grows only as the square root of its size; loss: class-weighted loss; none."""
+    epoch_size: int = 0
+    """Images drawn per epoch (0: as many as the training set holds)."""
     augment: bool = True
+    reencode: str = "jpeg"
+    """Re-encode augmentation: jpeg (JPEG q60-100) or mixed (JPEG or WebP, sometimes twice)."""
     size_aug: float = 0.0
     """Probability of the size-aware rescale (both classes; replaces the factor downscale
     when above 0): the long side becomes log-uniform in [size_aug_min, size_aug_max]."""
@@ -200,14 +207,17 @@ class TrainConfig:
     device: str = "auto"
     workers: int = 2
     """Threads that decode and prepare images while the model trains."""
-    cache_images: bool = True
-    """Keep decoded training images in memory (decode once)."""
+    cache_images: bool = False
+    """Keep decoded training images in memory (decode once). Off by default: decoding runs in
+    the worker threads while the model trains, and memory stays flat whatever the data size."""
     quiet: bool = False
 
     def __post_init__(self) -> None:
         checks = [
             (self.arch in ARCHITECTURES, f"arch must be one of {ARCHITECTURES}, got {self.arch!r}"),
             (self.balance in BALANCE_MODES, f"balance must be one of {BALANCE_MODES}, got {self.balance!r}"),
+            (self.reencode in REENCODE_MODES, f"reencode must be one of {REENCODE_MODES}, got {self.reencode!r}"),
+            (self.epoch_size >= 0, f"epoch_size must be >= 0, got {self.epoch_size}"),
             (self.select_metric in SELECT_METRICS, f"select_metric must be one of {SELECT_METRICS}, got {self.select_metric!r}"),
             (self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}"),
             (self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}"),

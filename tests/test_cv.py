@@ -16,7 +16,7 @@ from glass_cli.evaluation.metrics import auroc
 
 from .conftest import FAKE_FAMILIES, REAL_FAMILIES, TINY_TRAIN, make_images
 
-CV_ARGS = ["--folds", "2", "--epochs", "1", "--real-sizes", "64,48", *TINY_TRAIN]
+CV_ARGS = ["--folds", "2", "--epochs", "1", "--real-sizes", "64,48", "--group-by", "family", "--webp", "0", *TINY_TRAIN]
 
 
 def samples_of(sizes: dict[str, tuple[int, int]]) -> list[Sample]:
@@ -61,10 +61,10 @@ def test_largest_families_spread_first():
 
 
 def test_fold_errors():
-    with pytest.raises(CvError, match=r"^data: 9 folds need at least 9 real and 9 fake families; found 8 real and 9 fake$"):
+    with pytest.raises(CvError, match=r"^data: 9 folds need at least 9 real and 9 fake groups \(family\); found 8 real and 9 fake$"):
         assign_folds(samples_of(SIZES), 9)  # "mixed" counts on both sides
     small = samples_of({"a": (3, 0), "b": (0, 3), "c": (0, 2)})
-    with pytest.raises(CvError, match=r"^m.csv: 2 folds need at least 2 real and 2 fake families; found 1 real and 2 fake$"):
+    with pytest.raises(CvError, match=r"^m.csv: 2 folds need at least 2 real and 2 fake groups \(family\); found 1 real and 2 fake$"):
         assign_folds(small, 2, "m.csv")
     with pytest.raises(CvError, match="^m.csv: 1 of 9 images have an empty 'family'; every image needs one$"):
         assign_folds([*small, Sample("/x/y.png", 0)], 2, "m.csv")
@@ -201,7 +201,7 @@ def test_rerun_skips_finished_folds_and_rescores_unscored_ones(cv_run, family_da
     (root / "fold-2" / "heldout.json").unlink()
     seen = []
     config = _tiny_config(family_data, runs)
-    result = run_cv(config, CvOptions(folds=2, real_sizes=(64, 48)), on_fold=seen.append)
+    result = run_cv(config, CvOptions(folds=2, real_sizes=(64, 48), group_by="family", webp=0), on_fold=seen.append)
     assert [f.fold.index for f in seen] == [1, 2]
     assert [w.stat().st_mtime_ns for w in weights] == stamps  # scored again, never retrained
     assert result.to_dict()["summary"] == before["summary"] and result.objective == before["objective"]["value"]
@@ -235,7 +235,7 @@ def test_fold_killed_before_its_first_epoch_starts_over(cv_run, family_data):
     shutil.rmtree(root / "fold-2")
     (root / "fold-2").mkdir()
     (root / "fold-2" / "config.json").write_text("{}")  # what a run killed during its first epoch leaves
-    result = run_cv(_tiny_config(family_data, root.parent.parent), CvOptions(folds=2, real_sizes=(64, 48)))
+    result = run_cv(_tiny_config(family_data, root.parent.parent), CvOptions(folds=2, real_sizes=(64, 48), group_by="family", webp=0))
     assert result.complete and (root / "fold-2" / "heldout.json").is_file() and (root / "fold-2" / "resume.safetensors").is_file()
     assert fold1.stat().st_mtime_ns == stamp
 
@@ -245,7 +245,7 @@ def test_data_without_families(runner, tiny_data, tmp_path):
     assert result.exit_code == 2
     assert result.stderr.strip() == (
         f"glass: error: {tiny_data}: no 'family' column (leave-family-out cross-validation needs a manifest .csv "
-        "naming each image's generator family or real source, e.g. sdxl, camera-canon)"
+        "naming each image's family, e.g. sdxl, camera-canon)"
     )
     assert not (tmp_path / "cv").exists()
 
@@ -253,7 +253,7 @@ def test_data_without_families(runner, tiny_data, tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--folds", "4"], "{m}: 4 folds need at least 4 real and 4 fake families; found 3 real and 4 fake"),
+        (["--folds", "4"], "{m}: 4 folds need at least 4 real and 4 fake groups (family); found 3 real and 4 fake"),
         (["--real-sizes", "512,512"], "--real-sizes must be distinct long sides of at least 8 pixels, got [512, 512]"),
         (["--downscale", "1.0"], "--downscale must be a factor in (0, 1), got 1.0"),
     ],

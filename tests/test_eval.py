@@ -35,7 +35,7 @@ def test_eval_reports_every_metric(runner, tiny_data, weights):
     assert set(doc["overall"]) == REPORTED
     n_val = doc["overall"]["n"]
     assert 0 < n_val < 32 and len(doc["files"]) == n_val
-    assert doc["split"] == "val" and doc["perturbation"] == {"jpeg": None, "downscale": None, "long_side": None}
+    assert doc["split"] == "val" and doc["perturbation"] == {"jpeg": None, "webp": None, "downscale": None, "long_side": None}
     assert doc["overall"]["auroc"] >= 0.9  # the tint is easy; a trained model separates it
     assert doc["errors"] == [] and "by_generator" not in doc
     table = runner.invoke(app, ["eval", str(tiny_data), "--weights", str(weights), "--split", "val"])
@@ -54,7 +54,7 @@ def test_eval_scores_equal_scan_scores(runner, tiny_data, weights):
 
 def test_jpeg_option_equals_scanning_the_reencoded_file(runner, tiny_data, weights, tmp_path):
     _, ev = run_json(runner, ["eval", str(tiny_data), "--weights", str(weights), "--jpeg", "70", "--batch-size", "1"])
-    assert ev["perturbation"] == {"jpeg": 70, "downscale": None, "long_side": None}
+    assert ev["perturbation"] == {"jpeg": 70, "webp": None, "downscale": None, "long_side": None}
     one = ev["files"][0]
     saved = tmp_path / "resaved.jpg"
     buf = io.BytesIO()
@@ -136,7 +136,7 @@ def test_long_side_shrinks_large_pictures_and_never_enlarges():
     assert cap.changes(wide) and not cap.changes(small) and not cap.changes(Image.new("RGB", (1024, 700)))
     assert cap.apply(small, "s.png")[0].size == (800, 600)  # applied anyway: still never enlarged
     assert Perturbation(downscale=0.5, long_side=400).apply(wide, "w.png")[0].size == (400, 200)
-    assert cap.describe() == "long side <= 1024" and cap.to_dict() == {"jpeg": None, "downscale": None, "long_side": 1024}
+    assert cap.describe() == "long side <= 1024" and cap.to_dict() == {"jpeg": None, "webp": None, "downscale": None, "long_side": 1024}
     with pytest.raises(EvalError, match="--long-side must be at least 8 pixels, got 4"):
         Perturbation(long_side=4)
 
@@ -145,7 +145,7 @@ def test_long_side_keeps_small_files_as_stored(runner, tiny_data, weights):
     _, native = run_json(runner, ["eval", str(tiny_data), "--weights", str(weights)])
     result, capped = run_json(runner, ["eval", str(tiny_data), "--weights", str(weights), "--long-side", "60"])
     assert result.exit_code == 0, result.output
-    assert capped["perturbation"] == {"jpeg": None, "downscale": None, "long_side": 60}
+    assert capped["perturbation"] == {"jpeg": None, "webp": None, "downscale": None, "long_side": 60}
     before = {f["path"]: f["p_ai"] for f in native["files"]}
     sizes = {f["path"]: Image.open(f["path"]).size for f in capped["files"]}
     kept = [f for f in capped["files"] if max(sizes[f["path"]]) <= 60]

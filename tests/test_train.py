@@ -117,7 +117,7 @@ def test_config_file_round_trip(trained, runner, tmp_path):
     [
         ('{"lr_globl": 1e-4}', "unknown training option(s): lr_globl"),
         ('{"epochs": "ten"}', "option epochs expects int, got 'ten'"),
-        ('{"balance": "magic"}', "balance must be one of ('sampler', 'loss', 'none'), got 'magic'"),
+        ('{"balance": "magic"}', "balance must be one of ('sampler', 'source', 'loss', 'none'), got 'magic'"),
         ("[1, 2]", "expected a JSON object of option: value"),
         ("{oops", "not valid JSON (Expecting property name enclosed in double quotes: line 1 column 2 (char 1))"),
     ],

@@ -124,10 +124,10 @@ def test_tiny_study_completes_and_writes_its_report(study):
 
 def test_metric_cv_runs_a_cross_validation_per_trial(runner, family_data, space_file, tmp_path):
     args = tune_args(family_data / "manifest.csv", tmp_path, space_file, "--study", "cvstudy", "--n-trials", "2", "--epochs", "1")
-    result = runner.invoke(app, [*args, "--metric", "cv", "--cv-folds", "2", "--cv-real-sizes", "48"])
+    result = runner.invoke(app, [*args, "--metric", "cv", "--cv-folds", "2", "--cv-real-sizes", "48", "--cv-group-by", "family"])
     assert result.exit_code == 0, result.output
     assert "data: 24 images from" in result.stderr and "2 leave-family-out folds per trial" in result.stderr
-    assert "2-fold cross-validation of 1 epochs per fold each (Hyperband over folds), maximising leave-family-out AUROC" in result.stderr
+    assert "2-fold cross-validation of 1 epochs per fold each (Hyperband over folds), maximising cross-validated AUROC" in result.stderr
     s = load(tmp_path, "cvstudy")
     out = tmp_path / "tune" / "cvstudy"
     complete = [t for t in s.get_trials() if t.state == TrialState.COMPLETE]
@@ -144,11 +144,11 @@ def test_metric_cv_runs_a_cross_validation_per_trial(runner, family_data, space_
         saved = TrainConfig.from_json((root / "fold-1" / "config.json").read_text())
         assert {k: getattr(saved, k) for k in t.params} == pytest.approx(t.params)
     best = s.best_trial
-    assert f"best: trial {best.number}, leave-family-out AUROC {best.value:.4f} (mean of 2 folds)" in result.stdout.splitlines()
-    again = runner.invoke(app, [*args, "--metric", "cv", "--cv-folds", "3", "--cv-real-sizes", "48"])
+    assert f"best: trial {best.number}, cross-validated AUROC {best.value:.4f} (mean of 2 folds)" in result.stdout.splitlines()
+    again = runner.invoke(app, [*args, "--metric", "cv", "--cv-folds", "3", "--cv-real-sizes", "48", "--cv-group-by", "family"])
     assert again.exit_code == 2
     assert 'was created with cv.folds=2; this command has 3' in again.output
-    no_family = runner.invoke(app, [*tune_args(tmp_path / "nofam.csv", tmp_path, space_file, "--n-trials", "1", "--metric", "cv")])
+    no_family = runner.invoke(app, [*tune_args(tmp_path / "nofam.csv", tmp_path, space_file, "--n-trials", "1", "--metric", "cv", "--cv-group-by", "family")])
     assert no_family.exit_code == 2
 
 

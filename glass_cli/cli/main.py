@@ -6,6 +6,7 @@ torch and timm.
 
 from __future__ import annotations
 
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -275,8 +276,19 @@ def export(
 
 class Balance(str, Enum):
     sampler = "sampler"
+    source = "source"
     loss = "loss"
     none = "none"
+
+
+class Reencode(str, Enum):
+    jpeg = "jpeg"
+    mixed = "mixed"
+
+
+class GroupBy(str, Enum):
+    source = "source"
+    family = "family"
 
 
 TRAIN_EPILOG = """[bold]Examples[/bold]
@@ -312,6 +324,7 @@ _TRAIN_FIELDS = {
     "warmup_epochs": "warmup_epochs",
     "seed": "seed",
     "augment": "augment",
+    "epoch_size": "epoch_size",
     "size_aug": "size_aug",
     "size_aug_min": "size_aug_min",
     "size_aug_max": "size_aug_max",
@@ -352,8 +365,9 @@ def _training_options(given: dict) -> dict:
     for flag, key in _TRAIN_FIELDS.items():
         if given.get(flag) is not None:
             options[key] = given[flag]
-    if given.get("data") is not None:
-        options["data"] = str(given["data"])
+    if given.get("data"):
+        data = given["data"]
+        options["data"] = os.pathsep.join(str(d) for d in data) if isinstance(data, list) else str(data)
     if given.get("baseline"):
         options["arch"] = "baseline"
     if given.get("no_pretrained"):
@@ -364,6 +378,8 @@ def _training_options(given: dict) -> dict:
         options["local_weights"] = str(given["local_backbone_weights"])
     if given.get("balance") is not None:
         options["balance"] = given["balance"].value
+    if given.get("reencode") is not None:
+        options["reencode"] = given["reencode"].value
     if given.get("device") is not None:
         options["device"] = given["device"].value
     return options
@@ -372,8 +388,8 @@ def _training_options(given: dict) -> dict:
 @app.command(epilog=TRAIN_EPILOG)
 def train(
     data: Annotated[
-        Path | None,
-        typer.Argument(help="Folder with real/ and fake/ (or train/ and val/ holding them), or a manifest .csv.", show_default=False),
+        list[Path] | None,
+        typer.Argument(help="Folders with real/ and fake/ (or train/ and val/ holding them), or manifest .csv files; several are used together.", show_default=False),
     ] = None,
     config_file: Annotated[Path | None, typer.Option("--config", help="JSON file of training options.")] = None,
     name: Annotated[str | None, typer.Option(help="Run name: files go to RUNS_DIR/NAME. Default: arch-backbone-time.")] = None,
@@ -401,12 +417,14 @@ def train(
     size_aug: Annotated[float | None, typer.Option(help="Probability of the size-aware rescale of both classes (replaces the factor downscale): long side log-uniform in [--size-aug-min, --size-aug-max]. Default: 0 (off).", show_default=False, min=0.0, max=1.0)] = None,
     size_aug_min: Annotated[int | None, typer.Option(help="Smallest long side of the size-aware rescale. Default: 384.", show_default=False, min=8)] = None,
     size_aug_max: Annotated[int | None, typer.Option(help="Largest long side of the size-aware rescale (never enlarges). Default: 1024.", show_default=False, min=8)] = None,
-    balance: Annotated[Balance | None, typer.Option(help="Class balance: weighted sampler, loss weights, or none. Default: sampler.", show_default=False)] = None,
+    balance: Annotated[Balance | None, typer.Option(help="Class balance: weighted sampler, per-source sampler (each source's share grows as the square root of its size), loss weights, or none. Default: sampler.", show_default=False)] = None,
+    epoch_size: Annotated[int | None, typer.Option(help="Images drawn per epoch. Default: the training set's size.", show_default=False, min=1)] = None,
+    reencode: Annotated[Reencode | None, typer.Option(help="Re-encode augmentation of both classes: jpeg (JPEG q60-100) or mixed (JPEG or WebP, sometimes twice). Default: jpeg.", show_default=False)] = None,
     limit_train: Annotated[int | None, typer.Option(help="Train on a class-stratified slice of N images.", min=1)] = None,
     limit_val: Annotated[int | None, typer.Option(help="Validate on a class-stratified slice of N images.", min=1)] = None,
     val_fraction: Annotated[float | None, typer.Option(help="Held-out share for data without a split. Default: 0.2.", show_default=False)] = None,
     amp: Annotated[bool | None, typer.Option("--amp/--no-amp", help="Mixed precision on CUDA. Default: amp.", show_default=False)] = None,
-    cache: Annotated[bool | None, typer.Option("--cache/--no-cache", help="Keep decoded training images in memory. Default: cache.", show_default=False)] = None,
+    cache: Annotated[bool | None, typer.Option("--cache/--no-cache", help="Keep decoded training images in memory (small data sets). Default: no-cache.", show_default=False)] = None,
     device: Annotated[Device | None, typer.Option(help="Default: auto.", show_default=False)] = None,
     workers: Annotated[int | None, typer.Option(help="Image preparation threads. Default: 2.", show_default=False, min=0)] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue run --name from its last completed epoch.")] = False,
@@ -510,6 +528,7 @@ def tune(
     ] = Metric.accuracy,
     cv_folds: Annotated[int, typer.Option(help="With --metric cv: folds per trial.", min=2)] = 3,
     cv_real_sizes: Annotated[str, typer.Option(metavar="N,N,...", help="With --metric cv: long sides at which held-out reals are also scored.")] = "1024,512",
+    cv_group_by: Annotated[GroupBy, typer.Option(help="With --metric cv: what each fold holds out whole (manifest column).")] = GroupBy.source,
     epochs: Annotated[int, typer.Option(help="Epochs per trial: Hyperband's maximum (the paper: 25).", min=1)] = 25,
     min_epochs: Annotated[int | None, typer.Option(help="Hyperband's minimum epochs before pruning. Default: epochs // 5.", min=1, show_default=False)] = None,
     runs_dir: Annotated[str, typer.Option(help="Folder for the study database, trial runs and reports (RUNS_DIR/tune/).")] = "runs",
@@ -529,7 +548,7 @@ def tune(
     limit_train: Annotated[int | None, typer.Option(help="Train every trial on a class-stratified slice of N images.", min=1)] = None,
     limit_val: Annotated[int | None, typer.Option(help="Validate every trial on a class-stratified slice of N images.", min=1)] = None,
     val_fraction: Annotated[float | None, typer.Option(help="Held-out share for data without a split. Default: 0.2.", show_default=False)] = None,
-    cache: Annotated[bool | None, typer.Option("--cache/--no-cache", help="Keep decoded training images in memory. Default: cache.", show_default=False)] = None,
+    cache: Annotated[bool | None, typer.Option("--cache/--no-cache", help="Keep decoded training images in memory (small data sets). Default: no-cache.", show_default=False)] = None,
     device: Annotated[Device | None, typer.Option(help="Default: auto.", show_default=False)] = None,
     workers: Annotated[int | None, typer.Option(help="Image preparation threads. Default: 2.", show_default=False, min=0)] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks and Optuna's own log.")] = False,
@@ -576,6 +595,7 @@ def tune(
             train=fixed,
             cv_folds=cv_folds,
             cv_real_sizes=_sizes(cv_real_sizes),
+            cv_group_by=cv_group_by.value,
         )
         result = run_study(options, console=err, debug=debug)
     except (TuneError, SpaceError, TrainError, DataError, ValueError) as exc:
@@ -744,7 +764,7 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 @app.command(name="cv", epilog=CV_EPILOG)
 def cv_command(
-    data: Annotated[Path, typer.Argument(help="Manifest .csv (or a folder holding manifest.csv) with a family column.", show_default=False)],
+    data: Annotated[list[Path], typer.Argument(help="Manifest .csv files (or folders holding manifest.csv) with a source (or family) column; several are used together.", show_default=False)],
     folds: Annotated[int, typer.Option(help="Number of folds; each holds out about 1/N of the fake families and of the real sources.", min=2)] = 3,
     config_file: Annotated[Path | None, typer.Option("--config", help="JSON file of training options (as for glass train).")] = None,
     name: Annotated[str | None, typer.Option(help="Cross-validation name: files go to RUNS_DIR/cv/NAME. Default: arch-backbone[-kK]-Nfold.", show_default=False)] = None,
@@ -768,25 +788,30 @@ def cv_command(
     size_aug: Annotated[float | None, typer.Option(help="Probability of the size-aware rescale of both classes (replaces the factor downscale): long side log-uniform in [--size-aug-min, --size-aug-max]. Default: 0 (off).", show_default=False, min=0.0, max=1.0)] = None,
     size_aug_min: Annotated[int | None, typer.Option(help="Smallest long side of the size-aware rescale. Default: 384.", show_default=False, min=8)] = None,
     size_aug_max: Annotated[int | None, typer.Option(help="Largest long side of the size-aware rescale (never enlarges). Default: 1024.", show_default=False, min=8)] = None,
-    balance: Annotated[Balance | None, typer.Option(help="Class balance. Default: sampler.", show_default=False)] = None,
+    balance: Annotated[Balance | None, typer.Option(help="Class balance: weighted sampler, per-source sampler (each source's share grows as the square root of its size), loss weights, or none. Default: sampler.", show_default=False)] = None,
+    epoch_size: Annotated[int | None, typer.Option(help="Images drawn per epoch. Default: the training set's size.", show_default=False, min=1)] = None,
+    reencode: Annotated[Reencode | None, typer.Option(help="Re-encode augmentation of both classes: jpeg (JPEG q60-100) or mixed (JPEG or WebP, sometimes twice). Default: jpeg.", show_default=False)] = None,
+    group_by: Annotated[GroupBy, typer.Option(help="What each fold holds out whole: the manifest's source (gallery, repository, pipeline) or family column.")] = GroupBy.source,
+    webp: Annotated[int, typer.Option(help="WebP quality of the WebP re-encode condition (0: leave it out).", min=0, max=100)] = 80,
+    heldout_per_source: Annotated[int, typer.Option(help="Score at most N held-out images per source and class (0: all).", min=0)] = 0,
     limit_train: Annotated[int | None, typer.Option(help="Train each fold on a class-stratified slice of N images.", min=1)] = None,
     limit_val: Annotated[int | None, typer.Option(help="Held-out images the trainer monitors each epoch (scoring always uses all).", min=1)] = None,
     real_sizes: Annotated[str, typer.Option(metavar="N,N,...", help="Long sides at which held-out reals are also scored (never enlarged).")] = "1024,512",
     jpeg: Annotated[int, typer.Option(help="JPEG quality of the re-encode robustness condition.", min=1, max=100)] = 75,
     downscale: Annotated[float, typer.Option(help="Factor of the downscale robustness condition.")] = 0.5,
-    target_fpr: Annotated[float, typer.Option(help="False-positive rate on held-out reals that the leave-family-out threshold aims at.")] = 0.05,
+    target_fpr: Annotated[float, typer.Option(help="False-positive rate on held-out reals that the leave-source-out threshold aims at.")] = 0.05,
     calibrate: Annotated[
         Path | None,
-        typer.Option(metavar="WEIGHTS", help="Save a copy of this checkpoint (a model of the same recipe trained on all the data) with the leave-family-out threshold."),
+        typer.Option(metavar="WEIGHTS", help="Save a copy of this checkpoint (a model of the same recipe trained on all the data) with the leave-source-out threshold."),
     ] = None,
     calibrated_out: Annotated[Path | None, typer.Option("--output", "-o", help="Where --calibrate writes the copy. Default: WEIGHTS-calibrated.safetensors.")] = None,
     amp: Annotated[bool | None, typer.Option("--amp/--no-amp", help="Mixed precision on CUDA. Default: amp.", show_default=False)] = None,
-    cache: Annotated[bool | None, typer.Option("--cache/--no-cache", help="Keep decoded training images in memory. Default: cache.", show_default=False)] = None,
+    cache: Annotated[bool | None, typer.Option("--cache/--no-cache", help="Keep decoded training images in memory (small data sets). Default: no-cache.", show_default=False)] = None,
     device: Annotated[Device | None, typer.Option(help="Default: auto.", show_default=False)] = None,
     workers: Annotated[int | None, typer.Option(help="Image preparation threads. Default: 2.", show_default=False, min=0)] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks for fatal errors.")] = False,
 ) -> None:
-    """Leave-family-out cross-validation: train on some generator families and real sources, score on the others.
+    """Leave-source-out cross-validation: train on some sources (galleries, repositories, cameras; or --group-by family), score on the others.
 
     Prints each number per fold with its mean ± standard deviation, the false-positive rate of every held-out real source and the detection rate of every held-out fake family.
     """
@@ -805,7 +830,8 @@ def cv_command(
         config = TrainConfig.from_dict(_training_options(given))
         options = CvOptions(
             folds=folds, real_sizes=_sizes(real_sizes), jpeg=jpeg, downscale=downscale, batch_size=config.batch_size,
-            workers=config.workers, device=config.device, target_fpr=target_fpr,
+            workers=config.workers, device=config.device, target_fpr=target_fpr, group_by=group_by.value, webp=webp,
+            heldout_per_source=heldout_per_source,
         )
         if calibrate is not None and not calibrate.is_file():
             raise CvError(f"{calibrate}: no such checkpoint (--calibrate)")
@@ -832,7 +858,7 @@ def cv_command(
     out.print(f"wrote {result.root / RESULT_FILE} and {result.root / FIGURE_FILE} ({result.seconds:.0f} s)", markup=False, style="dim", soft_wrap=True)
     if calibrated is not None:
         path, record = calibrated
-        out.print(f"threshold {record['threshold']:.6g} (leave-family-out, target FPR {record['target_fpr']:g}) written to {path}", markup=False, soft_wrap=True)
+        out.print(f"threshold {record['threshold']:.6g} ({record['method'].removesuffix(' cross-validation')}, target FPR {record['target_fpr']:g}) written to {path}", markup=False, soft_wrap=True)
     raise typer.Exit(3 if result.errors else 0)
 
 

@@ -1,11 +1,13 @@
-"""Leave-family-out cross-validation: measure a training recipe on sources it never saw.
+"""Leave-source-out cross-validation: measure a training recipe on sources it never saw.
 
-The manifest's ``family`` column names each image's source: a generator family for fakes
-(sdxl, flux1, ...) and a camera make or photo collection for reals (camera-canon, urban100).
-Fake families and real families are each spread over N folds; fold i trains on every image
-of the families outside fold i (the data's own train/val split is ignored) and is scored on
-every image of its own families. A family never straddles two folds, so each score is a
-score on an unseen generator or an unseen camera / real source.
+Folds hold out whole groups of images. By default (``CvOptions.group_by="source"``) a group
+is the manifest's ``source``: the gallery, repository or pipeline an image came from, whose
+images share an encoder, sizes, post-processing and content. With ``group_by="family"`` it is
+the ``family`` column (a generator family for fakes, a camera make or collection for reals),
+which is finer but lets one pipeline's images sit on both sides of a fold. Fake groups and
+real groups are each spread over N folds; fold i trains on every image outside fold i's
+groups (the data's own train/val split is ignored) and is scored on its own groups' images.
+A group never straddles two folds, so each score is a score on an unseen source.
 
     result = run_cv(TrainConfig(data="train-v1/manifest.csv", name="lite0", epochs=8), CvOptions(folds=3))
     result.objective            # mean over folds of the AUROC averaged over the real sizes
@@ -61,6 +63,7 @@ FOLD_FILE = "heldout.json"
 TRAIN_SPLIT = "train"
 HELDOUT_SPLIT = "heldout"
 SOURCE_MIN_N = 5
+GROUP_BY = ("source", "family")
 """Real sources with fewer held-out images than this are left out of ``worst_source_sized``
 (one photo from one camera makes a 0% or 100% false-positive rate)."""
 OBJECTIVE = "auroc_sizes_mean"
@@ -90,10 +93,23 @@ class CvOptions:
     """Threads preparing images when scoring."""
     device: str = "auto"
     target_fpr: float = 0.05
-    """False-positive rate on held-out reals that the leave-family-out threshold aims at
+    """False-positive rate on held-out reals that the leave-source-out threshold aims at
     (``calibration``); it changes only reported numbers, never a fold's training or scores."""
+    group_by: str = "source"
+    """What a fold holds out whole: ``source`` or ``family`` (manifest columns)."""
+    webp: int = 80
+    """Quality of the WebP re-encode condition (both classes); 0 leaves it out."""
+    heldout_per_source: int = 0
+    """Score at most this many held-out images per group and class (a fixed, path-hashed
+    choice); 0 scores them all. Keeps huge sources from dominating the numbers and the time."""
 
     def __post_init__(self) -> None:
+        if self.group_by not in GROUP_BY:
+            raise CvError(f"--group-by must be one of {', '.join(GROUP_BY)}, got {self.group_by!r}")
+        if not 0 <= self.webp <= 100:
+            raise CvError(f"--webp must be a quality from 1 to 100 (0: off), got {self.webp}")
+        if self.heldout_per_source < 0:
+            raise CvError(f"--heldout-per-source must be >= 0, got {self.heldout_per_source}")
         if not 0.0 <= self.target_fpr < 1.0:
             raise CvError(f"--target-fpr must lie in [0, 1), got {self.target_fpr}")
         if self.folds < 2:
@@ -107,9 +123,20 @@ class CvOptions:
         if self.batch_size < 1 or self.workers < 0:
             raise CvError("the scoring batch size must be at least 1 and workers at least 0")
 
+    @classmethod
+    def from_plan(cls, o: dict[str, Any], target_fpr: float = 0.05) -> CvOptions:
+        """The options a plan's ``options`` section records (older plans: leave-family-out, no WebP)."""
+        return cls(
+            folds=o["folds"], real_sizes=tuple(o["real_sizes"]), jpeg=o["jpeg"], downscale=o["downscale"], target_fpr=target_fpr,
+            group_by=o.get("group_by", "family"), webp=o.get("webp", 0), heldout_per_source=o.get("heldout_per_source", 0),
+        )
+
     def plan(self) -> dict[str, Any]:
         """The options that change the results (a resumed cross-validation must keep them)."""
-        return {"folds": self.folds, "real_sizes": list(self.real_sizes), "jpeg": self.jpeg, "downscale": self.downscale}
+        return {
+            "folds": self.folds, "real_sizes": list(self.real_sizes), "jpeg": self.jpeg, "downscale": self.downscale,
+            "group_by": self.group_by, "webp": self.webp, "heldout_per_source": self.heldout_per_source,
+        }
 
 
 @dataclass(frozen=True)
@@ -128,6 +155,8 @@ def conditions(options: CvOptions) -> list[Condition]:
     out = [Condition("native", "as stored", {}, False)]
     out += [Condition(f"long{n}", f"long side {n}", {"long_side": n}, True) for n in options.real_sizes]
     out.append(Condition(f"jpeg{options.jpeg}", f"JPEG q{options.jpeg}", {"jpeg": options.jpeg}, False))
+    if options.webp:
+        out.append(Condition(f"webp{options.webp}", f"WebP q{options.webp}", {"webp": options.webp}, False))
     out.append(Condition(f"down{options.downscale:g}", f"{options.downscale:g}x downscale", {"downscale": options.downscale}, False))
     return out
 
@@ -145,7 +174,7 @@ class Fold:
     index: int
     """1-based."""
     families: tuple[str, ...]
-    """Held-out families, sorted."""
+    """Held-out groups (sources or families), sorted."""
     real: int
     fake: int
     """Held-out images of each class."""
@@ -158,23 +187,33 @@ class Fold:
         return cls(int(d["index"]), tuple(d["families"]), int(d["real"]), int(d["fake"]))
 
 
-def family_classes(samples: Sequence[Sample], source: str | os.PathLike = "data") -> dict[str, tuple[int, int]]:
-    """(real, fake) image counts of every family; every sample must name one."""
-    missing = sum(1 for s in samples if not s.family)
+def group_of(sample: Sample, group_by: str) -> str | None:
+    """The group a sample's fold is chosen by: its source or its family."""
+    return sample.source if group_by == "source" else sample.family
+
+
+def family_classes(
+    samples: Sequence[Sample], source: str | os.PathLike = "data", group_by: str = "family"
+) -> dict[str, tuple[int, int]]:
+    """(real, fake) image counts of every group; every sample must name one."""
+    missing = sum(1 for s in samples if not group_of(s, group_by))
     if missing == len(samples):
+        example = "sd-samples, imagenet-sample" if group_by == "source" else "sdxl, camera-canon"
         raise CvError(
-            f"{source}: no 'family' column (leave-family-out cross-validation needs a manifest .csv naming each "
-            "image's generator family or real source, e.g. sdxl, camera-canon)"
+            f"{source}: no '{group_by}' column (leave-{group_by}-out cross-validation needs a manifest .csv naming each "
+            f"image's {group_by}, e.g. {example})"
         )
     if missing:
-        raise CvError(f"{source}: {missing} of {len(samples)} images have an empty 'family'; every image needs one")
+        raise CvError(f"{source}: {missing} of {len(samples)} images have an empty '{group_by}'; every image needs one")
     counts: dict[str, list[int]] = {}
     for s in samples:
-        counts.setdefault(s.family, [0, 0])[s.label] += 1
+        counts.setdefault(group_of(s, group_by), [0, 0])[s.label] += 1
     return {name: (c[0], c[1]) for name, c in counts.items()}
 
 
-def assign_folds(samples: Sequence[Sample], n_folds: int, source: str | os.PathLike = "data") -> list[Fold]:
+def assign_folds(
+    samples: Sequence[Sample], n_folds: int, source: str | os.PathLike = "data", group_by: str = "family"
+) -> list[Fold]:
     """Spread the families over ``n_folds`` folds, fakes and reals separately.
 
     Within each group (fake-only, real-only, and families holding both classes), families
@@ -185,12 +224,12 @@ def assign_folds(samples: Sequence[Sample], n_folds: int, source: str | os.PathL
     """
     if n_folds < 2:
         raise CvError(f"--folds must be at least 2, got {n_folds}")
-    counts = family_classes(samples, source)
+    counts = family_classes(samples, source, group_by)
     real_families = sum(1 for r, _ in counts.values() if r)
     fake_families = sum(1 for _, f in counts.values() if f)
     if n_folds > min(real_families, fake_families):
         raise CvError(
-            f"{source}: {n_folds} folds need at least {n_folds} real and {n_folds} fake families; "
+            f"{source}: {n_folds} folds need at least {n_folds} real and {n_folds} fake groups ({group_by}); "
             f"found {real_families} real and {fake_families} fake"
         )
     members: list[list[str]] = [[] for _ in range(n_folds)]
@@ -213,21 +252,43 @@ def assign_folds(samples: Sequence[Sample], n_folds: int, source: str | os.PathL
     return folds
 
 
-def fold_samples(samples: Sequence[Sample], fold: Fold) -> list[Sample]:
-    """Every sample, split ``heldout`` when its family is in the fold, else ``train``."""
+def fold_samples(samples: Sequence[Sample], fold: Fold, group_by: str = "family") -> list[Sample]:
+    """Every sample, split ``heldout`` when its group is in the fold, else ``train``."""
     held = set(fold.families)
     return [
-        Sample(os.path.abspath(s.path), s.label, HELDOUT_SPLIT if s.family in held else TRAIN_SPLIT, s.generator, s.family)
+        Sample(
+            os.path.abspath(s.path), s.label, HELDOUT_SPLIT if group_of(s, group_by) in held else TRAIN_SPLIT,
+            s.generator, s.family, s.source,
+        )
         for s in samples
     ]
+
+
+def cap_per_group(samples: Sequence[Sample], limit: int, group_by: str) -> list[Sample]:
+    """At most ``limit`` samples of each (group, class), chosen by a hash of the path (so the
+    same files whatever the order); ``limit`` 0 keeps everything."""
+    if not limit:
+        return list(samples)
+    import hashlib
+
+    def rank(s: Sample) -> bytes:
+        return hashlib.sha256(os.path.basename(s.path).encode()).digest()
+
+    kept: set[int] = set()
+    groups: dict[tuple[str | None, int], list[Sample]] = {}
+    for s in samples:
+        groups.setdefault((group_of(s, group_by), s.label), []).append(s)
+    for members in groups.values():
+        kept.update(id(s) for s in sorted(members, key=rank)[:limit])
+    return [s for s in samples if id(s) in kept]
 
 
 def write_manifest(path: Path, samples: Sequence[Sample]) -> Path:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["path", "label", "split", "generator", "family"])
+    writer.writerow(["path", "label", "split", "generator", "family", "source"])
     for s in samples:
-        writer.writerow([s.path, CLASS_NAMES[s.label], s.split, s.generator or "", s.family or ""])
+        writer.writerow([s.path, CLASS_NAMES[s.label], s.split, s.generator or "", s.family or "", s.source or ""])
     return atomic.write_text(path, buf.getvalue())
 
 
@@ -241,7 +302,8 @@ class FoldResult:
     """Flat numbers: ``auroc_<condition>``, ``fpr_<condition>`` (reals flagged at the
     threshold), ``tpr_<condition>`` (fakes flagged) and ``auroc_sizes_mean``."""
     real_sources: dict[str, dict[str, Any]]
-    """Per held-out real family: n and the false-positive rate under every condition."""
+    """Per held-out real source (or family, with ``group_by="family"``): n and the
+    false-positive rate under every condition."""
     fake_families: dict[str, dict[str, Any]]
     """Per held-out fake family: n and the detection rate under every condition."""
     threshold: float
@@ -382,18 +444,30 @@ def fold_numbers(
     terms = [metrics[f"auroc_{k}"] for k in sizes]
     metrics[OBJECTIVE] = None if any(t is None for t in terms) else statistics.fmean(terms)
 
-    def per_family(label: int, keys: Sequence[str]) -> dict[str, dict]:
+    def per_family(label: int, keys: Sequence[str], field: str) -> dict[str, dict]:
         out = {}
-        for name in sorted({f["family"] for f in files if f["label"] == label}):
-            mine = [f for f in files if f["family"] == name and f["label"] == label]
+        for name in sorted({str(f.get(field) or f["family"]) for f in files if f["label"] == label}):
+            mine = [f for f in files if str(f.get(field) or f["family"]) == name and f["label"] == label]
             out[name] = {"n": len(mine)}
             for k in keys:
                 out[name][k] = _rate([f["p_ai"][k] for f in mine if f["p_ai"].get(k) is not None], threshold)
         return out
 
-    real_sources = per_family(0, [c.key for c in conds])
-    fake_families = per_family(1, [c.key for c in conds if not c.reals_only])
+    real_sources = per_family(0, [c.key for c in conds], "group")
+    fake_families = per_family(1, [c.key for c in conds if not c.reals_only], "family")
+    metrics.update(format_numbers(files, threshold))
     return metrics, real_sources, fake_families
+
+
+def format_numbers(files: Sequence[dict[str, Any]], threshold: float) -> dict[str, float | None]:
+    """As stored, per file format (by suffix): ``fpr_fmt_<ext>`` and ``tpr_fmt_<ext>``, so that
+    a format that only one class has (WebP fakes, BMP reals) shows when it drives the score."""
+    out: dict[str, float | None] = {}
+    for ext in sorted({f.get("format") or "" for f in files} - {""}):
+        for label, key in ((0, "fpr"), (1, "tpr")):
+            scores = [f["p_ai"]["native"] for f in files if f.get("format") == ext and f["label"] == label and "native" in f["p_ai"]]
+            out[f"{key}_fmt_{ext}"] = _rate(scores, threshold)
+    return out
 
 
 def _size_scores(files: Sequence[dict[str, Any]], sizes: Sequence[str], label: int) -> list[float]:
@@ -469,7 +543,11 @@ def score_fold(
     conds = conditions(options)
     reals = [s for s in heldout if s.label == 0]
     files = {
-        s.path: {"path": s.path, "label": s.label, "family": s.family, "generator": s.generator, "p_ai": {}}
+        s.path: {
+            "path": s.path, "label": s.label, "family": s.family, "generator": s.generator, "source": s.source,
+            "group": group_of(s, options.group_by), "format": Path(s.path).suffix.lower().lstrip(".").replace("jpeg", "jpg"),
+            "p_ai": {},
+        }
         for s in heldout
     }
     errors: dict[str, str] = {}
@@ -587,7 +665,7 @@ def run_cv(
     if not config.data:
         raise CvError("no data given (a manifest .csv with a family column)")
     samples = read_dataset(config.data)
-    folds = assign_folds(samples, options.folds, config.data)
+    folds = assign_folds(samples, options.folds, config.data, options.group_by)
     if not config.name:
         config = config.replace(name=default_name(config, options))
     root = cv_root(config)
@@ -619,11 +697,11 @@ def run_cv(
 def _run_fold(
     config: TrainConfig, options: CvOptions, fold: Fold, samples: Sequence[Sample], root: Path, console, say
 ) -> FoldResult:
-    """Train (or resume) the fold's run, then score its held-out families."""
+    """Train (or resume) the fold's run, then score its held-out groups."""
     from glass_cli.training.trainer import Trainer, run_state
 
     n = options.folds
-    labelled = fold_samples(samples, fold)
+    labelled = fold_samples(samples, fold, options.group_by)
     manifest = write_manifest(root / f"fold-{fold.index}.csv", labelled)
     fold_config = config.replace(
         data=str(manifest), name=f"fold-{fold.index}", runs_dir=str(root), train_split=TRAIN_SPLIT, val_split=HELDOUT_SPLIT
@@ -632,7 +710,7 @@ def _run_fold(
     train = stratified_slice(select(labelled, TRAIN_SPLIT), config.limit_train or None, config.seed)
     real, fake = class_counts(train)
     say(
-        f"fold {fold.index}/{n}: holding out {len(fold.families)} families ({fold.real} real, {fold.fake} fake images): "
+        f"fold {fold.index}/{n}: holding out {len(fold.families)} {options.group_by} groups ({fold.real} real, {fold.fake} fake images): "
         f"{', '.join(fold.families)}; training on {real} real and {fake} fake"
     )
     state = run_state(run)
@@ -650,7 +728,7 @@ def _run_fold(
     train_seconds = sum(float(h["seconds"]) for h in state["history"])
     t0 = time.perf_counter()
     weights = run / "last.safetensors"
-    heldout = select(labelled, HELDOUT_SPLIT)
+    heldout = cap_per_group(select(labelled, HELDOUT_SPLIT), options.heldout_per_source, options.group_by)
     files, errors, model = score_fold(weights, heldout, options, console=console, label=f"fold {fold.index}/{n} scoring")
     metrics, real_sources, fake_families = fold_numbers(files, conditions(options), size_keys(options), model.threshold)
     fr = FoldResult(
@@ -693,7 +771,7 @@ def load_result(root: str | os.PathLike, target_fpr: float = 0.05) -> CvResult:
     except (OSError, ValueError) as exc:
         raise CvError(f"{root / PLAN_FILE}: cannot read ({exc})") from None
     o = plan["options"]
-    options = CvOptions(folds=o["folds"], real_sizes=tuple(o["real_sizes"]), jpeg=o["jpeg"], downscale=o["downscale"], target_fpr=target_fpr)
+    options = CvOptions.from_plan(o, target_fpr)
     current = TrainConfig().to_dict()
     recipe = _comparable_recipe(plan["config"], {k: v for k, v in current.items() if k not in RUNTIME_KEYS})
     try:
@@ -739,8 +817,7 @@ def fuse(
     for root, doc in zip(roots[1:], docs[1:]):
         if doc["options"] != first["options"] or [f["fold"] for f in doc["folds"]] != [f["fold"] for f in first["folds"]]:
             raise CvError(f"{root}: other folds or scoring options than {roots[0]}; fusion needs the same")
-    options = CvOptions(folds=first["options"]["folds"], real_sizes=tuple(first["options"]["real_sizes"]),
-                        jpeg=first["options"]["jpeg"], downscale=first["options"]["downscale"], target_fpr=target_fpr)
+    options = CvOptions.from_plan(first["options"], target_fpr)
     conds, sizes = conditions(options), size_keys(options)
     total = float(sum(weights))
     fold_metrics = []
@@ -787,7 +864,7 @@ def fuse(
 
 
 def calibrate_checkpoint(result: CvResult, weights: str | os.PathLike, out: str | os.PathLike | None = None) -> tuple[Path, dict[str, Any]]:
-    """Save a copy of ``weights`` whose threshold is the cross-validation's leave-family-out
+    """Save a copy of ``weights`` whose threshold is the cross-validation's leave-source-out
     threshold (``calibration(...)["threshold"]``), with how it was chosen in the model's
     ``calibration`` field. ``weights`` should be a model trained by the same recipe on all
     the data: its architecture must match the folds' models. Returns (path, calibration)."""
@@ -802,7 +879,7 @@ def calibrate_checkpoint(result: CvResult, weights: str | os.PathLike, out: str 
         raise CvError(f"{weights}: model is {config.describe()}, the cross-validation trained {', '.join(fold_models)}; calibrate a model of the same recipe")
     worst = cal["worst_source_sized"].get("native") or {}
     record = {
-        "method": "leave-family-out cross-validation",
+        "method": f"leave-{result.options.group_by}-out cross-validation",
         "cv": str(result.root),
         "data": result.config.data,
         "folds": result.options.folds,

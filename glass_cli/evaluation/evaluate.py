@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from glass_cli.training.data import Sample, jpeg_bytes
+from glass_cli.training.data import Sample, encoded_bytes
 from glass_cli.io.image import LoadError, decode_image, load_image
 from glass_cli.evaluation.metrics import binary_metrics, group_metrics
 from glass_cli.preprocess.sampling import seed_from_digest
@@ -43,22 +43,24 @@ class Perturbation:
     """Resize both sides by this factor (0 < f <= 1) before any re-encode."""
     long_side: int | None = None
     """Then shrink (never enlarge) so that the long side is at most this many pixels."""
+    webp: int | None = None
+    """Re-encode as WebP at this quality (1-100) instead of JPEG or PNG."""
 
     def __post_init__(self) -> None:
         if self.jpeg is not None and not 1 <= self.jpeg <= 100:
             raise EvalError(f"--jpeg must be a quality from 1 to 100, got {self.jpeg}")
+        if self.webp is not None and not 1 <= self.webp <= 100:
+            raise EvalError(f"--webp must be a quality from 1 to 100, got {self.webp}")
+        if self.jpeg is not None and self.webp is not None:
+            raise EvalError("--jpeg and --webp are two re-encodes; choose one")
         if self.downscale is not None and not 0.0 < self.downscale <= 1.0:
             raise EvalError(f"--downscale must be a factor in (0, 1], got {self.downscale}")
         if self.long_side is not None and self.long_side < 8:
             raise EvalError(f"--long-side must be at least 8 pixels, got {self.long_side}")
 
-    @property
-    def active(self) -> bool:
-        return self.jpeg is not None or self.downscale is not None or self.long_side is not None
-
     def changes(self, image: Image.Image) -> bool:
         """Whether this picture becomes another file (a long-side cap it already meets does not)."""
-        if self.jpeg is not None or self.downscale is not None:
+        if self.jpeg is not None or self.webp is not None or self.downscale is not None:
             return True
         return self.long_side is not None and max(image.size) > self.long_side
 
@@ -70,10 +72,12 @@ class Perturbation:
             parts.append(f"long side <= {self.long_side}")
         if self.jpeg is not None:
             parts.append(f"JPEG q{self.jpeg}")
+        if self.webp is not None:
+            parts.append(f"WebP q{self.webp}")
         return ", ".join(parts) or "as stored"
 
     def to_dict(self) -> dict:
-        return {"jpeg": self.jpeg, "downscale": self.downscale, "long_side": self.long_side}
+        return {"jpeg": self.jpeg, "webp": self.webp, "downscale": self.downscale, "long_side": self.long_side}
 
     def apply(self, image: Image.Image, path: str) -> tuple[Image.Image, bytes]:
         """(perturbed RGB image, the bytes of the file it stands for)."""
@@ -85,7 +89,9 @@ class Perturbation:
             size = (max(1, min(self.long_side, round(image.width * scale))), max(1, min(self.long_side, round(image.height * scale))))
             image = image.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
         if self.jpeg is not None:
-            data = jpeg_bytes(image, self.jpeg)
+            data = encoded_bytes(image, "JPEG", self.jpeg)
+        elif self.webp is not None:
+            data = encoded_bytes(image, "WEBP", self.webp)
         else:
             buf = io.BytesIO()
             image.save(buf, format="PNG", compress_level=1)

@@ -108,7 +108,7 @@ def cv_figure(document: dict) -> bytes:
     ax.axhline(0.5, color="grey", linewidth=0.8, linestyle=":")
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(loc="lower left", fontsize="small")
-    ax.set_title(f"{document['name']}: leave-family-out AUROC per fold")
+    ax.set_title(f"{document['name']}: leave-{document['options'].get('group_by', 'family')}-out AUROC per fold")
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")

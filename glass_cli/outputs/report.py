@@ -308,7 +308,7 @@ def cv_tables(document: dict[str, Any]) -> list[Table]:
     thresholds = sorted({f["threshold"] for f in folds})
     at = "/".join(f"{t:g}" for t in thresholds) or "n/a"
 
-    main = Table(title=f"{document['name']}: leave-family-out cross-validation, {len(folds)} of {document['options']['folds']} folds", title_justify="left")
+    main = Table(title=f"{document['name']}: leave-{document['options'].get('group_by', 'family')}-out cross-validation, {len(folds)} of {document['options']['folds']} folds", title_justify="left")
     main.add_column("metric")
     for f in folds:
         main.add_column(f"fold {f['fold']['index']}", justify="right")
@@ -337,7 +337,7 @@ def cv_tables(document: dict[str, Any]) -> list[Table]:
     cal = document.get("calibration")
     if cal:
         t = Table(
-            title=f"Leave-family-out threshold for {cal['target_fpr']:g} FPR: {cal['threshold']:.4g} (from {cal['reals']} held-out real scores, all sizes); "
+            title=f"Leave-{document['options'].get('group_by', 'family')}-out threshold for {cal['target_fpr']:g} FPR: {cal['threshold']:.4g} (from {cal['reals']} held-out real scores, all sizes); "
             "each fold judged at the threshold of the other folds",
             title_justify="left",
         )

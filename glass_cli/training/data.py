@@ -4,9 +4,16 @@ Two ways to describe a data set:
 
 - a folder with ``real/`` and ``fake/`` sub-folders (``ai/`` is accepted for ``fake/``), or
   ``train/`` and ``val/`` folders that each hold ``real/`` and ``fake/``;
-- a manifest CSV (or a folder holding ``manifest.csv``, which then wins over the layout) with a header and the columns ``path,label`` and optionally ``split``,
-  ``generator``, ``family`` (more columns are ignored). Paths are relative to the CSV's
-  folder; labels are ``real``/``fake`` (``ai``, ``0``/``1`` also accepted).
+- a manifest CSV (or a folder holding ``manifest.csv``, which then wins over the layout) with a
+  header and the columns ``path,label`` and optionally ``split``, ``generator``, ``family``,
+  ``source`` (more columns are ignored). Paths are relative to the CSV's folder; labels are
+  ``real``/``fake`` (``ai``, ``0``/``1`` also accepted). ``source`` names the gallery,
+  repository or pipeline an image came from: leave-source-out validation holds sources out
+  whole and ``balance="source"`` samples per source.
+
+Several data sets are used at once by joining them with ``os.pathsep`` (``a.csv:b/``); their
+samples are concatenated in the order given (a path listed twice is kept once). A folder data
+set's source is its folder's name.
 
 A folder without train/val sub-folders has no split of its own: ``assign_split`` then holds
 out a fixed fraction of files, chosen from a hash of each file's relative path, so the same
@@ -48,6 +55,8 @@ class Sample:
     split: str | None = None
     generator: str | None = None
     family: str | None = None
+    source: str | None = None
+    """Gallery, repository or pipeline the image came from (the manifest's ``source``)."""
 
 
 # ---------------------------------------------------------------------------- reading
@@ -80,7 +89,7 @@ def _read_folder(root: Path) -> list[Sample]:
         if set(classes) != {0, 1}:
             raise DataError(f"{folder}: needs both real/ and fake/ sub-folders (or a manifest .csv)")
         for label, sub in sorted(classes.items()):
-            samples.extend(Sample(str(p), label, split) for p in _image_files(sub))
+            samples.extend(Sample(str(p), label, split, source=root.name) for p in _image_files(sub))
     if not samples:
         raise DataError(f"{root}: no image files under real/ and fake/")
     return samples
@@ -112,6 +121,7 @@ def _read_manifest(path: Path) -> list[Sample]:
                         row.get("split") or None,
                         row.get("generator") or None,
                         row.get("family") or None,
+                        row.get("source") or None,
                     )
                 )
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
@@ -122,7 +132,23 @@ def _read_manifest(path: Path) -> list[Sample]:
 
 
 def read_dataset(source: str | os.PathLike) -> list[Sample]:
-    """Every labelled sample a folder or manifest describes, in a stable order."""
+    """Every labelled sample a folder or manifest describes, in a stable order; several data
+    sets joined with ``os.pathsep`` are read one after the other."""
+    text = os.fspath(source)
+    parts = [x for x in text.split(os.pathsep) if x] if os.pathsep in text and not Path(text).exists() else [text]
+    if len(parts) > 1:
+        seen: set[str] = set()
+        merged: list[Sample] = []
+        for part in parts:
+            for s in _read_one(part):
+                if s.path not in seen:
+                    seen.add(s.path)
+                    merged.append(s)
+        return merged
+    return _read_one(text)
+
+
+def _read_one(source: str | os.PathLike) -> list[Sample]:
     p = Path(source)
     if p.is_dir():
         manifest = p / "manifest.csv"
@@ -187,19 +213,46 @@ def class_weights(samples: Sequence[Sample]) -> tuple[float, float]:
     return n / (2 * real), n / (2 * fake)
 
 
-def epoch_order(samples: Sequence[Sample], seed: int, epoch: int, balance: str) -> np.ndarray:
-    """Sample indices for one epoch (length ``len(samples)``).
+SOURCE_POWER = 0.5
+"""With ``balance="source"`` a source's share of its class grows as (its images) ** this:
+a source 100 times larger is drawn 10 times as often, not 100 times."""
+
+
+def source_weights(samples: Sequence[Sample], power: float = SOURCE_POWER) -> np.ndarray:
+    """Per-sample draw probabilities: each class half, and within a class each source's share
+    proportional to its size ** ``power`` (samples without a source form one source)."""
+    sizes: dict[tuple[int, str], int] = {}
+    for s in samples:
+        key = (s.label, s.source or "")
+        sizes[key] = sizes.get(key, 0) + 1
+    mass = {k: n**power for k, n in sizes.items()}
+    class_mass = [sum(m for (label, _), m in mass.items() if label == c) for c in (0, 1)]
+    classes = sum(1 for m in class_mass if m > 0)
+    p = np.array(
+        [mass[(s.label, s.source or "")] / sizes[(s.label, s.source or "")] / class_mass[s.label] / classes for s in samples],
+        dtype=np.float64,
+    )
+    return p / p.sum()
+
+
+def epoch_order(samples: Sequence[Sample], seed: int, epoch: int, balance: str, size: int = 0) -> np.ndarray:
+    """Sample indices for one epoch (``size`` of them; 0 means ``len(samples)``).
 
     ``balance="sampler"`` draws with replacement so both classes are equally likely;
-    otherwise a plain permutation.
+    ``"source"`` also evens out sources within each class (``source_weights``); otherwise a
+    plain permutation (repeated, then cut, when ``size`` asks for more than one pass).
     """
     rng = np.random.default_rng([seed, epoch, 0x0DE2])
     n = len(samples)
+    size = size or n
     if balance == "sampler":
         w_real, w_fake = class_weights(samples)
         p = np.array([w_fake if s.label else w_real for s in samples], dtype=np.float64)
-        return rng.choice(n, size=n, replace=True, p=p / p.sum())
-    return rng.permutation(n)
+        return rng.choice(n, size=size, replace=True, p=p / p.sum())
+    if balance == "source":
+        return rng.choice(n, size=size, replace=True, p=source_weights(samples))
+    passes = -(-size // n)
+    return np.concatenate([rng.permutation(n) for _ in range(passes)])[:size]
 
 
 # ---------------------------------------------------------------------------- augmentation
@@ -209,7 +262,7 @@ def epoch_order(samples: Sequence[Sample], seed: int, epoch: int, balance: str) 
 class Augment:
     """Training perturbations, each applied with its probability, in this order:
     random crop (random aspect), downscale (or, with ``size_p`` > 0, size-aware rescale),
-    blur, JPEG re-encode, horizontal flip.
+    blur, re-encode (JPEG, or with ``webp_share`` > 0 JPEG or WebP, sometimes twice), flip.
 
     The crop breaks the "every fake is 1024x1024" geometry, the downscale teaches the local
     branch about resized pictures, and the re-encode of both classes at random qualities
@@ -219,7 +272,13 @@ class Augment:
     ``size_max`` (never above the image's own long side: nothing is enlarged) and resizes to
     it, whatever the class. Both classes then share one range of sizes, so the model meets
     downscaled, smoothed real photos (a web copy, a thumbnail) as real and cannot use the
-    pixel count or the sharpness that comes with it as a cue."""
+    pixel count or the sharpness that comes with it as a cue.
+
+    With ``webp_share`` > 0 that share of the re-encodes is WebP instead of JPEG, and with
+    probability ``chain_p`` a re-encoded picture is re-encoded once more (a platform
+    re-compressing an upload). Both classes go through the same chains, so neither a WebP
+    file (in train-v2 almost only fakes) nor a camera's or a gallery's JPEG tables can tell
+    the class."""
 
     crop_p: float = 0.3
     crop_min: float = 0.6
@@ -239,6 +298,10 @@ class Augment:
     size_min: int = 384
     size_max: int = 1024
     """Range of the target long side, in pixels."""
+    webp_share: float = 0.0
+    """Share of the re-encodes that are WebP (quality ``jpeg_min``..``jpeg_max``)."""
+    chain_p: float = 0.0
+    """Probability that a re-encoded picture is re-encoded a second time."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.size_p <= 1.0:
@@ -263,10 +326,26 @@ class Augment:
         if rng.random() < self.blur_p:
             image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.1, self.blur_max)))
         if rng.random() < self.jpeg_p:
-            image = jpeg_roundtrip(image, int(rng.integers(self.jpeg_min, self.jpeg_max + 1)))
+            image = self._reencode(image, rng)
+            if self.chain_p > 0 and rng.random() < self.chain_p:
+                image = self._reencode(image, rng)
         if rng.random() < self.flip_p:
             image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         return image
+
+
+    def _reencode(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
+        if self.webp_share > 0 and rng.random() < self.webp_share:
+            return encoded_roundtrip(image, "WEBP", int(rng.integers(self.jpeg_min, self.jpeg_max + 1)))
+        return jpeg_roundtrip(image, int(rng.integers(self.jpeg_min, self.jpeg_max + 1)))
+
+
+def augment_for(reencode: str, **size: float) -> Augment:
+    """The training augmentation of a re-encode recipe (``config.REENCODE_MODES``: ``jpeg``, JPEG
+    only; ``mixed``, JPEG or WebP, some chained), with the size-aware rescale options."""
+    if reencode == "mixed":
+        return Augment(webp_share=0.35, chain_p=0.25, **size)
+    return Augment(**size)
 
 
 def rescale_long_side(image: Image.Image, low: int, high: int, rng: np.random.Generator) -> Image.Image:
@@ -285,12 +364,21 @@ def rescale_long_side(image: Image.Image, low: int, high: int, rng: np.random.Ge
 
 
 def jpeg_roundtrip(image: Image.Image, quality: int) -> Image.Image:
-    return Image.open(io.BytesIO(jpeg_bytes(image, quality))).convert("RGB")
+    return encoded_roundtrip(image, "JPEG", quality)
+
+
+def encoded_roundtrip(image: Image.Image, fmt: str, quality: int) -> Image.Image:
+    return Image.open(io.BytesIO(encoded_bytes(image, fmt, quality))).convert("RGB")
 
 
 def jpeg_bytes(image: Image.Image, quality: int) -> bytes:
+    return encoded_bytes(image, "JPEG", quality)
+
+
+def encoded_bytes(image: Image.Image, fmt: str, quality: int) -> bytes:
+    """``image`` saved as ``fmt`` (JPEG or WEBP) at ``quality``."""
     buf = io.BytesIO()
-    image.save(buf, format="JPEG", quality=int(quality))
+    image.save(buf, format=fmt, quality=int(quality))
     return buf.getvalue()
 
 

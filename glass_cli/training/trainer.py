@@ -43,7 +43,7 @@ import numpy as np
 from glass_cli.io import atomic
 from glass_cli.models import checkpoint
 from glass_cli.config import RUNTIME_KEYS, ModelConfig, TrainConfig
-from glass_cli.training.data import Augment, DataError, Sample, assign_split, class_counts, class_weights, epoch_order, read_dataset, sample_rng, select, stratified_slice
+from glass_cli.training.data import DataError, augment_for, Sample, assign_split, class_counts, class_weights, epoch_order, read_dataset, sample_rng, select, stratified_slice
 from glass_cli.io.image import LoadError, load_image
 from glass_cli.preprocess.sampling import seed_from_digest
 from glass_cli.preprocess.views import Views, build_views, collate
@@ -227,7 +227,8 @@ class Trainer:
             ids = [self.local_rank] if self.device.startswith("cuda") else None
             self.net = DistributedDataParallel(self.model, device_ids=ids)
 
-        self.steps_per_epoch = max(1, math.ceil((len(self.train_set) // self.world) / config.batch_size))
+        self.epoch_size = config.epoch_size or len(self.train_set)
+        self.steps_per_epoch = max(1, math.ceil((self.epoch_size // self.world) / config.batch_size))
         self.total_steps = self.steps_per_epoch * config.epochs
         self.optimizer = self._build_optimizer(config)
         warmup = round(config.warmup_epochs * self.steps_per_epoch)
@@ -246,7 +247,9 @@ class Trainer:
         self.criterion = torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=config.label_smoothing)
         self.val_criterion = torch.nn.CrossEntropyLoss(label_smoothing=config.label_smoothing, reduction="sum")
         self.augment = (
-            Augment(size_p=config.size_aug, size_min=config.size_aug_min, size_max=config.size_aug_max) if config.augment else None
+            augment_for(config.reencode, size_p=config.size_aug, size_min=config.size_aug_min, size_max=config.size_aug_max)
+            if config.augment
+            else None
         )
 
         self.epoch = 0
@@ -261,7 +264,7 @@ class Trainer:
         self._say(
             f"run {self.dir}: {self.model_config.describe()}, train {len(self.train_set)} images "
             f"({class_counts(self.train_set)[0]} real / {class_counts(self.train_set)[1]} fake), "
-            f"val {len(self.val_set)}, {self.steps_per_epoch} steps/epoch, device {self.device}"
+            f"val {len(self.val_set)}, {self.epoch_size} images and {self.steps_per_epoch} steps/epoch, device {self.device}"
             + (f", {self.world} processes" if self.world > 1 else "")
             + (f", resuming after epoch {self.epoch}" if resume else "")
         )
@@ -450,7 +453,7 @@ class Trainer:
             raise TrainError(f"{self.dir}: all {self.config.epochs} epochs are done")
         start = time.perf_counter()
         epoch = self.epoch
-        order = epoch_order(self.train_set, self.config.seed, epoch, self.config.balance)
+        order = epoch_order(self.train_set, self.config.seed, epoch, self.config.balance, self.epoch_size)
         per_rank = len(order) // self.world
         positions = list(range(self.rank, len(order), self.world))[:per_rank]
         bs = self.config.batch_size

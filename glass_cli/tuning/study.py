@@ -68,7 +68,7 @@ MAX_CONSECUTIVE_FAILURES = 3
 OPEN_ATTEMPTS = 4
 STUDY_ATTR = "glass"
 TUNE_METRICS = ("accuracy", "auroc", "cv")
-METRIC_NAMES = {"accuracy": "val accuracy", "auroc": "val AUROC", "cv": "leave-family-out AUROC"}
+METRIC_NAMES = {"accuracy": "val accuracy", "auroc": "val AUROC", "cv": "cross-validated AUROC"}
 """``cv``: each trial is a leave-family-out cross-validation (``glass cv``) and its value the
 mean over folds of the held-out AUROC averaged over the real sizes; the pruner's steps are
 folds, not epochs."""
@@ -111,6 +111,8 @@ class TuneOptions:
     cv_folds: int = 3
     """Folds of each trial's cross-validation (metric ``cv``)."""
     cv_real_sizes: tuple[int, ...] = (1024, 512)
+    cv_group_by: str = "source"
+    """What each cross-validation fold holds out whole (``glass cv --group-by``)."""
     """Long sides at which each fold's held-out reals are also scored (metric ``cv``)."""
 
     @property
@@ -214,7 +216,7 @@ def study_identity(opts: TuneOptions, space: Space, base: TrainConfig) -> dict[s
     """What every process of one study must agree on (stored as a study user attribute)."""
     identity = {k: v for k, v in base.to_dict().items() if k not in _NOT_IDENTITY}
     if opts.metric == "cv":
-        identity["cv"] = {"folds": opts.cv_folds, "real_sizes": list(opts.cv_real_sizes)}
+        identity["cv"] = {"folds": opts.cv_folds, "real_sizes": list(opts.cv_real_sizes), "group_by": opts.cv_group_by}
     identity.update(
         space=space.to_dict(),
         pruner={"min_epochs": opts.pruner_min, "max_epochs": opts.epochs, "reduction_factor": REDUCTION_FACTOR},
@@ -483,7 +485,7 @@ class Objective:
         self._say(f"trial {trial.number}" + (f" (retry of {retry})" if retry is not None else "") + f": {describe_params(params)}")
         options = CvOptions(
             folds=self.opts.cv_folds, real_sizes=tuple(self.opts.cv_real_sizes), batch_size=config.batch_size,
-            workers=config.workers, device=config.device,
+            workers=config.workers, device=config.device, group_by=self.opts.cv_group_by,
         )
         values: list[float] = []
 
@@ -564,11 +566,11 @@ def preflight(opts: TuneOptions) -> tuple[Space, TrainConfig, list[str]]:
         if opts.cv_folds < 2:
             raise TuneError(f"--cv-folds must be at least 2, got {opts.cv_folds}")
         try:
-            folds = assign_folds(read_dataset(base.data), opts.cv_folds, base.data)
+            folds = assign_folds(read_dataset(base.data), opts.cv_folds, base.data, opts.cv_group_by)
         except CvError as exc:
             raise TuneError(str(exc)) from None
         notes.append(
-            f"data: {sum(f.real + f.fake for f in folds)} images from {opts.data}, {opts.cv_folds} leave-family-out folds per trial"
+            f"data: {sum(f.real + f.fake for f in folds)} images from {opts.data}, {opts.cv_folds} leave-{opts.cv_group_by}-out folds per trial"
         )
     else:
         train, val = read_splits(base)
