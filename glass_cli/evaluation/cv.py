@@ -221,6 +221,10 @@ def assign_folds(
     that group's images so far (ties to the lower fold). The result depends only on the
     families and their sizes, not on the order of the rows, and no fold exceeds another by
     more than the group's largest family.
+
+    Sources (``group_by="source"``) differ in size by orders of magnitude, so there a fold's
+    load is the sum of the square roots of its sources' sizes: the fold that takes the one
+    huge source still takes some small ones, and every fold holds out several pipelines.
     """
     if n_folds < 2:
         raise CvError(f"--folds must be at least 2, got {n_folds}")
@@ -241,7 +245,7 @@ def assign_folds(
         for name in sorted(names, key=lambda n: (-sum(counts[n]), n)):
             target = min(range(n_folds), key=lambda i: (load[i], i))
             members[target].append(name)
-            load[target] += sum(counts[name])
+            load[target] += math.sqrt(sum(counts[name])) if group_by == "source" else sum(counts[name])
     folds = []
     for i, names in enumerate(members, start=1):
         real = sum(counts[n][0] for n in names)
