@@ -51,13 +51,12 @@ def main() -> None:
     import numpy as np
     import torch
     from PIL import Image
-
-    from glass_cli.models import checkpoint
-    from glass_cli.inference.engines import TorchEngine
-    from glass_cli.models import new_model
-    from glass_cli.inference.scan import _prepare, scan
-    from glass_cli.preprocess.views import collate
     from scan import make_corpus  # bench/scan.py
+
+    from glass_cli.inference.engines import TorchEngine
+    from glass_cli.inference.scan import _prepare, scan
+    from glass_cli.models import checkpoint, new_model
+    from glass_cli.preprocess.views import collate
 
     say("torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.get_device_name(0), "python", sys.version.split()[0])
     work = Path(tempfile.mkdtemp(prefix="glass-gpu-"))

@@ -81,10 +81,9 @@ def main() -> None:
     import torch
     from PIL import Image
 
-    from glass_cli.models import checkpoint
     from glass_cli.inference.engines import TorchEngine
-    from glass_cli.models import new_model
     from glass_cli.inference.scan import scan
+    from glass_cli.models import checkpoint, new_model
 
     cuda = args.device.startswith("cuda")
     say("torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.get_device_name(0) if cuda else "(cpu dry run)")

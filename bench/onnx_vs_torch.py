@@ -85,9 +85,9 @@ def one_pass(files, engine, batch_size):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from glass_cli.models import checkpoint
     from glass_cli.inference.engines import OnnxEngine, TorchEngine
     from glass_cli.inference.export import export
+    from glass_cli.models import checkpoint
 
     tmp = Path(tempfile.mkdtemp(prefix="glass-bench-"))
     weights = args.weights

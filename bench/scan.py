@@ -107,8 +107,8 @@ def main() -> None:
     import torch
 
     from glass_cli.inference.engines import TorchEngine
-    from glass_cli.models import new_model
     from glass_cli.inference.scan import _prepare, scan
+    from glass_cli.models import new_model
     from glass_cli.preprocess.views import collate
 
     tmp = None

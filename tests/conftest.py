@@ -96,8 +96,7 @@ def tiny_glass(tmp_path_factory):
     """A saved tiny GLASS checkpoint (two different timm test backbones, K=3, S=32)."""
     import torch
 
-    from glass_cli.models import checkpoint
-    from glass_cli.models import new_model
+    from glass_cli.models import checkpoint, new_model
 
     torch.manual_seed(0)
     model, config = new_model("glass", "test_efficientnet", "test_resnet", **TINY)
@@ -109,8 +108,7 @@ def tiny_glass(tmp_path_factory):
 def tiny_baseline(tmp_path_factory):
     import torch
 
-    from glass_cli.models import checkpoint
-    from glass_cli.models import new_model
+    from glass_cli.models import checkpoint, new_model
 
     torch.manual_seed(1)
     model, config = new_model("baseline", "test_efficientnet", **TINY)

@@ -56,8 +56,8 @@ def test_efficientnet_lite0_imagenet_weights_load_strictly():
     assert torch.equal(state["blocks.1.0.conv_pwl.weight"], original["_blocks.1._project_conv.weight"])
     assert torch.equal(state["bn2.running_var"], original["_bn1.running_var"])
     # every tensor of the converted file, classifier included, fits timm's model exactly
-    from safetensors.torch import load_file
     import timm
+    from safetensors.torch import load_file
 
     full = timm.create_model("tf_efficientnet_lite0", pretrained=False)
     missing, unexpected = full.load_state_dict(load_file(str(path)), strict=False)

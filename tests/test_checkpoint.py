@@ -3,9 +3,8 @@ import json
 import pytest
 import torch
 
-from glass_cli.models import checkpoint
+from glass_cli.models import checkpoint, new_model
 from glass_cli.models.checkpoint import CheckpointError
-from glass_cli.models import new_model
 
 from .conftest import TINY
 

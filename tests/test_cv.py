@@ -11,10 +11,10 @@ import pytest
 
 from glass_cli.cli import app
 from glass_cli.evaluation.cv import CvError, CvOptions, assign_folds, run_cv
-from glass_cli.training.data import Sample
 from glass_cli.evaluation.metrics import auroc
+from glass_cli.training.data import Sample
 
-from .conftest import FAKE_FAMILIES, REAL_FAMILIES, TINY_TRAIN, make_images
+from .conftest import FAKE_FAMILIES, REAL_FAMILIES, TINY_TRAIN
 
 CV_ARGS = ["--folds", "2", "--epochs", "1", "--real-sizes", "64,48", "--group-by", "family", "--webp", "0", *TINY_TRAIN]
 

@@ -19,12 +19,12 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from glass_cli import __version__
-from glass_cli.models import checkpoint
-from glass_cli.inference import export, onnxfile
 from glass_cli.cli import app
 from glass_cli.config import ModelConfig
+from glass_cli.inference import export, onnxfile
 from glass_cli.inference.engines import EngineError, OnnxEngine, cuda_gpus, engine_kind, open_engine
-from glass_cli.models import new_model
+from glass_cli.io.digest import file_sha256
+from glass_cli.models import checkpoint, new_model
 
 runner = CliRunner(env={"COLUMNS": "200", "GLASS_WEIGHTS": ""})
 TINY = dict(num_crops=3, crop_size=32)
@@ -125,7 +125,7 @@ def test_metadata_round_trip(models):
     assert meta["glass_format"] == "glass-onnx/1" and meta["glass_version"] == __version__
     assert meta["glass_model"] == "glass test_efficientnet+test_resnet K=3 S=32"
     assert meta["precision"] == "fp32" and meta["classes"] == "real,ai" and meta["threshold"] == "0.5"
-    assert meta["source_sha256"] == onnxfile.sha256_of(tiny_glass)
+    assert meta["source_sha256"] == file_sha256(tiny_glass)
     assert meta["exporter"] == f"torch {torch.__version__} (dynamo)"
     # what the ONNX engine reads back is what the checkpoint said
     engine = OnnxEngine(out, device="cpu")
@@ -386,7 +386,7 @@ def test_json_to_stdout_stays_clean_with_onnx(models, photos):
     doc = json.loads(result.stdout)
     assert doc["device"] == "cpu via onnxruntime CPUExecutionProvider"
     assert Path(doc["model"]["weights"]) == models["base.onnx"]
-    assert doc["model"]["sha256"] == export.onnxfile.sha256_of(models["base.onnx"])
+    assert doc["model"]["sha256"] == file_sha256(models["base.onnx"])
 
 
 def test_cuda_that_cannot_start_is_refused_or_reported(models, monkeypatch):

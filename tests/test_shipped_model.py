@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from glass_cli.models import checkpoint
 from glass_cli.cli import app
+from glass_cli.models import checkpoint
 from glass_cli.preprocess.sampling import grid_size
 
 ROOT = Path(__file__).resolve().parent.parent

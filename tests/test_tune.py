@@ -16,9 +16,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from glass_cli.training import trainer as train_module
 from glass_cli.cli import app
 from glass_cli.config import TrainConfig
+from glass_cli.training import trainer as train_module
 from glass_cli.tuning.space import PAPER_SPACES, Space, SpaceError
 
 TINY_TUNE = ["--backbone", "test_efficientnet", "--crop-size", "32", "--no-pretrained", "--batch-size", "8", "--workers", "0"]

@@ -24,8 +24,8 @@ def test_crops_are_native_resolution_pixels():
     v = build_views(img, CFG, seed=5)
     assert v.global_view.shape == (3, 32, 32) and v.crops.shape == (4, 3, 32, 32)
     assert v.plan.path == "stratified" and v.image_size == (200, 150)
-    for crop, (l, t, r, b) in zip(v.crops, v.plan.boxes):
-        expected = normalize(np.asarray(img)[t:b, l:r], CFG.local_norm)
+    for crop, (left, t, r, b) in zip(v.crops, v.plan.boxes):
+        expected = normalize(np.asarray(img)[t:b, left:r], CFG.local_norm)
         np.testing.assert_array_equal(crop, expected)
 
 

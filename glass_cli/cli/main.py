@@ -154,14 +154,13 @@ def scan(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from glass_cli.inference.engines import EngineError, describe_model, engine_kind, open_engine
+    from glass_cli.inference.scan import Decision, ScanError, default_workers
+    from glass_cli.inference.scan import scan as run_scan
+    from glass_cli.io.walk import iter_files, parse_shard, shard_files
     from glass_cli.models import checkpoint
     from glass_cli.outputs import report
-    from glass_cli.inference.engines import EngineError, describe_model, engine_kind, open_engine
     from glass_cli.outputs.sinks import OutputOptions, ScanOutputs
-    from glass_cli.inference.scan import Decision, ScanError
-    from glass_cli.inference.scan import scan as run_scan
-    from glass_cli.inference.scan import default_workers
-    from glass_cli.io.walk import iter_files, parse_shard, shard_files
 
     options = OutputOptions(json_out, jsonl_out, csv_out, save_crops, report_html)
     out = err if options.uses_stdout else Console(highlight=False)
@@ -247,9 +246,9 @@ def export(
 
     Batch size and number of crops stay dynamic; the model config travels in the file's metadata. The export is checked with onnx.checker and compared with torch in ONNX Runtime before it is written.
     """
-    from glass_cli.models import checkpoint
     from glass_cli.inference.export import ExportError, ParityError, default_output
     from glass_cli.inference.export import export as run_export
+    from glass_cli.models import checkpoint
 
     try:
         if not onnx:
@@ -436,7 +435,7 @@ def train(
     """
     from glass_cli.config import TrainConfig
     from glass_cli.training.data import DataError
-    from glass_cli.training.trainer import TrainError, Trainer, check_resume_options, load_run_config
+    from glass_cli.training.trainer import Trainer, TrainError, check_resume_options, load_run_config
 
     given = dict(locals())
     try:
@@ -558,8 +557,8 @@ def tune(
     Each trial is a glass train run of up to --epochs epochs, pruned early when it falls behind. At the end: a table of the best trials, RUNS_DIR/tune/STUDY/best-config.json (a glass train --config file), trials.csv, history.png and importance.png.
     """
     from glass_cli.training.data import DataError
-    from glass_cli.tuning.space import Space, SpaceError
     from glass_cli.training.trainer import TrainError
+    from glass_cli.tuning.space import Space, SpaceError
     from glass_cli.tuning.study import METRIC_NAMES, TuneError, TuneOptions, best_table, run_study, summary_line
 
     given = dict(locals())
@@ -670,13 +669,13 @@ def eval_command(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from glass_cli.models import checkpoint
-    from glass_cli.outputs import report
-    from glass_cli.training.data import DataError, assign_split, read_dataset, select
-    from glass_cli.inference.engines import EngineError, TorchEngine
     from glass_cli.evaluation.evaluate import EvalError, Perturbation, predict, summarize
     from glass_cli.evaluation.evaluate import calibrate as calibrate_threshold
+    from glass_cli.inference.engines import EngineError, TorchEngine
+    from glass_cli.models import checkpoint
     from glass_cli.models.backbones import BackboneError
+    from glass_cli.outputs import report
+    from glass_cli.training.data import DataError, assign_split, read_dataset, select
 
     out = err if json_out == "-" else Console(highlight=False)
     try:
@@ -815,14 +814,14 @@ def cv_command(
 
     Prints each number per fold with its mean ± standard deviation, the false-positive rate of every held-out real source and the detection rate of every held-out fake family.
     """
-    from glass_cli.models import checkpoint
-    from glass_cli.outputs import report
     from glass_cli.config import TrainConfig
     from glass_cli.evaluation.cv import FIGURE_FILE, RESULT_FILE, CvError, CvOptions, calibrate_checkpoint, run_cv, size_keys
-    from glass_cli.training.data import DataError
-    from glass_cli.inference.engines import EngineError
     from glass_cli.evaluation.evaluate import EvalError
+    from glass_cli.inference.engines import EngineError
+    from glass_cli.models import checkpoint
     from glass_cli.models.backbones import BackboneError
+    from glass_cli.outputs import report
+    from glass_cli.training.data import DataError
     from glass_cli.training.trainer import TrainError
 
     given = dict(locals())

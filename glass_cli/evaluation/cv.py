@@ -51,8 +51,8 @@ from pathlib import Path
 from typing import Any
 
 from glass_cli import __version__
-from glass_cli.io import atomic
 from glass_cli.config import RUNTIME_KEYS, TrainConfig
+from glass_cli.io import atomic
 from glass_cli.training.data import CLASS_NAMES, Sample, class_counts, read_dataset, select, stratified_slice
 
 FORMAT = "glass-cv/1"
@@ -538,8 +538,8 @@ def score_fold(
     """Score the held-out samples under every condition with the checkpoint ``weights``:
     (per-file records, unreadable files, the model config). ``crops`` runs a GLASS model
     with that K at inference instead of the K it was trained with."""
-    from glass_cli.inference.engines import TorchEngine
     from glass_cli.evaluation.evaluate import Perturbation, predict
+    from glass_cli.inference.engines import TorchEngine
 
     engine = TorchEngine.from_checkpoint(weights, device=options.device)
     if crops is not None:

@@ -15,7 +15,6 @@ stays the file as stored, with scan's score for that file.
 
 from __future__ import annotations
 
-import hashlib
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,12 +22,12 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from glass_cli.training.data import Sample, encoded_bytes
-from glass_cli.io.image import LoadError, decode_image, load_image
 from glass_cli.evaluation.metrics import binary_metrics, group_metrics
-from glass_cli.preprocess.sampling import seed_from_digest
 from glass_cli.inference.pipeline import batched, ordered_map
-from glass_cli.preprocess.views import Views, build_views
+from glass_cli.io.image import LoadError, decode_image
+from glass_cli.preprocess.prepare import prepare_file
+from glass_cli.preprocess.views import Views, scale_image
+from glass_cli.training.data import Sample, encoded_bytes
 
 
 class EvalError(ValueError):
@@ -79,15 +78,17 @@ class Perturbation:
     def to_dict(self) -> dict:
         return {"jpeg": self.jpeg, "webp": self.webp, "downscale": self.downscale, "long_side": self.long_side}
 
+    def __call__(self, image: Image.Image, path: str) -> tuple[Image.Image, bytes] | None:
+        """As ``apply`` when the perturbation changes this picture, else None (the file as
+        stored): the ``perturb`` of ``preprocess.prepare_file``."""
+        return self.apply(image, path) if self.changes(image) else None
+
     def apply(self, image: Image.Image, path: str) -> tuple[Image.Image, bytes]:
         """(perturbed RGB image, the bytes of the file it stands for)."""
         if self.downscale is not None and self.downscale < 1.0:
-            size = (max(1, round(image.width * self.downscale)), max(1, round(image.height * self.downscale)))
-            image = image.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
+            image = scale_image(image, self.downscale)
         if self.long_side is not None and max(image.size) > self.long_side:
-            scale = self.long_side / max(image.size)
-            size = (max(1, min(self.long_side, round(image.width * scale))), max(1, min(self.long_side, round(image.height * scale))))
-            image = image.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
+            image = scale_image(image, self.long_side / max(image.size), cap=self.long_side)
         if self.jpeg is not None:
             data = encoded_bytes(image, "JPEG", self.jpeg)
         elif self.webp is not None:
@@ -115,13 +116,9 @@ class Record:
 def prepare(sample: Sample, config, perturb: Perturbation) -> tuple[Record, Views | None]:
     record = Record(sample.path, sample.label, sample.generator, sample.family)
     try:
-        loaded = load_image(sample.path)
-        record.sha256 = loaded.sha256
-        image, digest = loaded.image, loaded.digest
-        if perturb.changes(image):
-            image, data = perturb.apply(image, sample.path)
-            digest = hashlib.sha256(data).digest()
-        return record, build_views(image, config, seed_from_digest(digest))
+        prepared = prepare_file(sample.path, config, perturb=perturb)
+        record.sha256 = prepared.sha256
+        return record, prepared.views
     except LoadError as exc:
         record.error = exc.reason
     except Exception as exc:  # an exotic file must not end the evaluation

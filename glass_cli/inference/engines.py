@@ -14,13 +14,13 @@ file.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from glass_cli.config import ModelConfig
+from glass_cli.io import digest
 
 
 class EngineError(Exception):
@@ -84,7 +84,7 @@ class TorchEngine:
             raise EngineError(f"--precision {precision} needs CUDA; the CPU engine runs in fp32 (or use an ONNX export)")
         self.precision = "fp32" if precision == "auto" else precision
         if threads is None and not cuda:
-            threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+            threads = digest.usable_cores()
         if threads:
             torch.set_num_threads(threads)
         if cuda:
@@ -102,7 +102,7 @@ class TorchEngine:
 
         model, config = checkpoint.load(path)
         sha = checkpoint.weights_sha256(path)
-        engine = cls(model, config, device, model_id=model_id or "sha256:" + sha[:16], precision=precision)
+        engine = cls(model, config, device, model_id=model_id or digest.model_id(sha), precision=precision)
         engine.weights_sha256 = sha
         return engine
 
@@ -223,7 +223,7 @@ class OnnxEngine:
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: no per-node placement warnings
         if threads is None and providers[0] == _CPU_EP:
-            threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+            threads = digest.usable_cores()
         if threads:
             options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -233,8 +233,8 @@ class OnnxEngine:
             raise EngineError(f"{self.path}: not a readable ONNX model ({onnxfile.one_line(exc)})") from None
 
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
-        self.weights_sha256 = onnxfile.sha256_of(self.path)
-        self.model_id = "sha256:" + self.weights_sha256[:16]
+        self.weights_sha256 = digest.file_sha256(self.path)
+        self.model_id = digest.model_id(self.weights_sha256)
         try:
             self.config = onnxfile.config_from_metadata(self.metadata, self.path)
         except onnxfile.OnnxModelError as exc:
@@ -344,8 +344,8 @@ def open_engine(path, engine: str = "auto", device: str = "auto", precision: str
 def describe_model(path, engine=None) -> dict:
     """The model summary scan writes into its JSON, for either kind of model file (an open
     engine lends its metadata and the weights' hash, so the file is not read twice)."""
-    from glass_cli.models import checkpoint
     from glass_cli.inference import onnxfile
+    from glass_cli.models import checkpoint
 
     sha = getattr(engine, "weights_sha256", None)
     if onnxfile.is_onnx_path(path):

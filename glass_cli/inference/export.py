@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from glass_cli.io import atomic
-from glass_cli.inference import onnxfile
 from glass_cli.config import ModelConfig
+from glass_cli.inference import onnxfile
 from glass_cli.inference.onnxfile import one_line
+from glass_cli.io import atomic, digest
 
 DEFAULT_OPSET = 18
 MIN_OPSET = 18
@@ -180,7 +180,7 @@ def _load_source(source):
 
     model, config = checkpoint.load(source)  # CheckpointError carries its own one-line reason
     weights, _ = checkpoint.paths_for(source)
-    return model, config, onnxfile.sha256_of(weights)
+    return model, config, digest.file_sha256(weights)
 
 
 def _wrapped(model, config: ModelConfig, fp16: bool):

@@ -17,13 +17,13 @@ the other keys repeat a few facts for people and for model viewers such as Netro
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 
 from glass_cli import __version__
 from glass_cli.config import ModelConfig
+from glass_cli.io import digest
 
 FORMAT = "glass-onnx/1"
 SUFFIX = ".onnx"
@@ -121,21 +121,13 @@ def read_config(path: str | os.PathLike) -> ModelConfig:
     return config_from_metadata(read_metadata(path), path)
 
 
-def sha256_of(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def describe_file(path: str | os.PathLike, meta: dict[str, str] | None = None, sha: str | None = None) -> dict:
     """Summary for scan reports, shaped like ``checkpoint.describe_file`` plus format/precision."""
     meta = read_metadata(path) if meta is None else meta
     config = config_from_metadata(meta, path)
-    sha = sha or sha256_of(path)
+    sha = sha or digest.file_sha256(path)
     return {
-        "id": "sha256:" + sha[:16],
+        "id": digest.model_id(sha),
         "weights": str(path),
         "sha256": sha,
         "config": json.loads(config.to_json()),

@@ -18,12 +18,13 @@ from pathlib import Path
 
 from PIL import Image
 
-from glass_cli.io.evidence import Finding, read_evidence
-from glass_cli.io.image import DEFAULT_MAX_PIXELS, LoadError, decode_image, read_bytes
 from glass_cli.inference.pipeline import batched, ordered_map
-from glass_cli.preprocess.sampling import seed_from_digest
-from glass_cli.preprocess.views import Views, build_views
+from glass_cli.io.digest import usable_cores
+from glass_cli.io.evidence import Finding, read_evidence
+from glass_cli.io.image import DEFAULT_MAX_PIXELS, LoadError, read_bytes
 from glass_cli.io.walk import WalkError
+from glass_cli.preprocess.prepare import prepare_bytes
+from glass_cli.preprocess.views import Views, scale_image
 
 VERDICT_AI = "ai"
 VERDICT_REAL = "real"
@@ -112,8 +113,7 @@ class ScanResult:
 def _explanation(image: Image.Image, boxes) -> Explanation:
     scale = min(1.0, PREVIEW_SIDE / max(image.size))
     if scale < 1.0:
-        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-        preview = image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+        preview = scale_image(image, scale, resample=Image.Resampling.BILINEAR, reducing_gap=2.0)
     else:
         preview = image.copy()
     return Explanation(preview, scale, [image.crop(b) for b in boxes])
@@ -125,9 +125,9 @@ def _prepare(path: Path, config, max_pixels: int, explain: bool) -> tuple[ScanRe
         data = read_bytes(path)
         result.bytes, result.sha256 = len(data), hashlib.sha256(data).hexdigest()
         result.evidence = read_evidence(data)
-        image, result.format = decode_image(data, path, max_pixels=max_pixels)
+        prepared = prepare_bytes(data, path, config, max_pixels=max_pixels, sha256=result.sha256)
         del data
-        views = build_views(image, config, seed_from_digest(bytes.fromhex(result.sha256)))
+        image, views, result.format = prepared.image, prepared.views, prepared.format
     except LoadError as exc:
         result.error = exc.reason
         return result, None
@@ -143,8 +143,7 @@ def _prepare(path: Path, config, max_pixels: int, explain: bool) -> tuple[ScanRe
 
 def default_workers() -> int:
     """Decode threads: one per core the process may use, at least 1."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cores)
+    return usable_cores()
 
 
 def scan(

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import torch.nn as nn
 
-from glass_cli.io import atomic
 from glass_cli.config import Normalization
+from glass_cli.io import atomic
 
 
 class BackboneError(ValueError):

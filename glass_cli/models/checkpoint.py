@@ -13,8 +13,8 @@ import os
 from importlib import resources
 from pathlib import Path
 
-from glass_cli.io import atomic
 from glass_cli.config import ModelConfig
+from glass_cli.io import atomic, digest
 
 FORMAT = "glass-checkpoint/1"
 _META_CONFIG = "glass_config"
@@ -144,19 +144,7 @@ def resolve_weights(path: str | os.PathLike | None) -> Path:
 
 
 def weights_sha256(path: str | os.PathLike) -> str:
-    import hashlib
-
-    weights, _ = paths_for(path)
-    h = hashlib.sha256()
-    with open(weights, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def model_id(path: str | os.PathLike) -> str:
-    """Short id naming the exact weights: 'sha256:' + the first 16 hex digits of the file's hash."""
-    return "sha256:" + weights_sha256(path)[:16]  # describe_file()["id"] is the same
+    return digest.file_sha256(paths_for(path)[0])
 
 
 def describe_file(path: str | os.PathLike, sha: str | None = None) -> dict:
@@ -164,4 +152,4 @@ def describe_file(path: str | os.PathLike, sha: str | None = None) -> dict:
     and the config."""
     weights, _ = paths_for(path)
     sha = sha or weights_sha256(path)
-    return {"id": "sha256:" + sha[:16], "weights": str(weights), "sha256": sha, "config": read_config(path).to_dict()}
+    return {"id": digest.model_id(sha), "weights": str(weights), "sha256": sha, "config": read_config(path).to_dict()}

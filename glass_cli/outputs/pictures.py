@@ -9,8 +9,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from glass_cli.io import atomic
 from glass_cli.inference.scan import ScanResult
+from glass_cli.io import atomic
 
 BOX_COLOUR = (255, 40, 40)
 

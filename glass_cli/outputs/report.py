@@ -18,9 +18,9 @@ from rich.table import Table
 from rich.text import Text
 
 from glass_cli import __version__
+from glass_cli.inference.scan import VERDICT_AI, VERDICT_ERROR, VERDICT_UNCERTAIN, ScanResult
 from glass_cli.io import atomic
 from glass_cli.io.evidence import declares_ai, summary
-from glass_cli.inference.scan import VERDICT_AI, VERDICT_ERROR, VERDICT_UNCERTAIN, ScanResult
 
 EXIT_CLEAN = 0
 """Every file scanned, none flagged or uncertain."""

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from glass_cli.outputs import pictures as explain, report
-from glass_cli.outputs.html import HtmlReport
 from glass_cli.inference.scan import VERDICT_AI, VERDICT_UNCERTAIN, Decision, ScanError, ScanResult
 from glass_cli.io.walk import inside_scanned_folder
+from glass_cli.outputs import pictures as explain
+from glass_cli.outputs import report
+from glass_cli.outputs.html import HtmlReport
 
 
 @dataclass

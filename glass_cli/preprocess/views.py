@@ -33,6 +33,23 @@ _RESAMPLE = {
 }
 
 
+def scale_image(
+    image: Image.Image,
+    factor: float,
+    *,
+    resample: Image.Resampling = Image.Resampling.BICUBIC,
+    reducing_gap: float = 3.0,
+    cap: int | None = None,
+) -> Image.Image:
+    """``image`` resized by ``factor`` (each side rounded, at least 1 and, with ``cap``, at
+    most ``cap`` pixels): the one resize of augmentation, eval's perturbations and previews."""
+    w = max(1, round(image.width * factor))
+    h = max(1, round(image.height * factor))
+    if cap is not None:
+        w, h = min(cap, w), min(cap, h)
+    return image.resize((w, h), resample, reducing_gap=reducing_gap)
+
+
 @dataclass
 class Views:
     global_view: np.ndarray

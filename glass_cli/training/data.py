@@ -39,6 +39,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
+from glass_cli.preprocess.views import scale_image
+
 LABELS = {"real": 0, "0": 0, "fake": 1, "ai": 1, "1": 1}
 CLASS_NAMES = ("real", "fake")
 
@@ -320,9 +322,7 @@ class Augment:
             if rng.random() < self.size_p:
                 image = rescale_long_side(image, self.size_min, self.size_max, rng)
         elif rng.random() < self.downscale_p:
-            f = rng.uniform(self.downscale_min, 1.0)
-            size = (max(1, round(image.width * f)), max(1, round(image.height * f)))
-            image = image.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
+            image = scale_image(image, rng.uniform(self.downscale_min, 1.0))
         if rng.random() < self.blur_p:
             image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.1, self.blur_max)))
         if rng.random() < self.jpeg_p:
@@ -358,9 +358,7 @@ def rescale_long_side(image: Image.Image, low: int, high: int, rng: np.random.Ge
     target = int(round(math.exp(rng.uniform(math.log(low), math.log(top)))))
     if target >= long_side:
         return image
-    f = target / long_side
-    size = (max(1, round(image.width * f)), max(1, round(image.height * f)))
-    return image.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
+    return scale_image(image, target / long_side)
 
 
 def jpeg_roundtrip(image: Image.Image, quality: int) -> Image.Image:

@@ -40,13 +40,25 @@ from pathlib import Path
 
 import numpy as np
 
-from glass_cli.io import atomic
-from glass_cli.models import checkpoint
 from glass_cli.config import RUNTIME_KEYS, ModelConfig, TrainConfig
-from glass_cli.training.data import DataError, augment_for, Sample, assign_split, class_counts, class_weights, epoch_order, read_dataset, sample_rng, select, stratified_slice
+from glass_cli.io import atomic
 from glass_cli.io.image import LoadError, load_image
-from glass_cli.preprocess.sampling import seed_from_digest
+from glass_cli.models import checkpoint
+from glass_cli.preprocess.prepare import prepare_file
 from glass_cli.preprocess.views import Views, build_views, collate
+from glass_cli.training.data import (
+    DataError,
+    Sample,
+    assign_split,
+    augment_for,
+    class_counts,
+    class_weights,
+    epoch_order,
+    read_dataset,
+    sample_rng,
+    select,
+    stratified_slice,
+)
 
 STATE_FORMAT = "glass-train-state/1"
 STATE_FILE = "resume.safetensors"
@@ -393,11 +405,10 @@ class Trainer:
         if hit is not None:
             return hit
         try:
-            loaded = load_image(sample.path)
+            views = prepare_file(sample.path, self.model_config).views
         except LoadError as exc:
             self._say(f"skipping unreadable validation image {exc.path}: {exc.reason}")
             return None
-        views = build_views(loaded.image, self.model_config, seed_from_digest(loaded.digest))
         if self.config.cache_images:
             self._val_views[sample.path] = views
         return views

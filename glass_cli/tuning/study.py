@@ -57,8 +57,8 @@ import optuna
 import sqlalchemy.exc
 from optuna.trial import TrialState
 
-from glass_cli.io import atomic
 from glass_cli.config import RUNTIME_KEYS, SELECT_METRICS, TrainConfig
+from glass_cli.io import atomic
 from glass_cli.tuning.space import Space, SpaceError
 
 SAMPLER_SEED = 606
@@ -413,7 +413,7 @@ class Objective:
             self.console.print(text, markup=False, highlight=False, soft_wrap=True)
 
     def __call__(self, trial) -> float:
-        from glass_cli.training.trainer import TrainError, Trainer
+        from glass_cli.training.trainer import Trainer, TrainError
 
         self.number, self.outcome = trial.number, None
         trial.set_user_attr("worker", self.worker)

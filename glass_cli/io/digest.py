@@ -1,0 +1,26 @@
+"""Hashes that name things: a file's SHA-256 and the short model id built from it."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def model_id(sha256: str) -> str:
+    """The short id that names exact weights in every record: 'sha256:' + 16 hex digits."""
+    return "sha256:" + sha256[:16]
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity where the OS tells it), at least 1."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores)
