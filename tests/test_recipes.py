@@ -1,0 +1,27 @@
+"""The recipes in recipes/ are valid `glass train --config` files and describe the shipped models."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from glass_cli.config import TrainConfig
+from glass_cli.models import checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = {"glass-default.json": "glass-default", "baseline-lite0.json": "baseline-lite0"}
+
+
+@pytest.mark.parametrize("recipe,weights", sorted(SHIPPED.items()))
+def test_recipe_matches_the_shipped_model(recipe, weights):
+    config = TrainConfig.from_dict(json.loads((ROOT / "recipes" / recipe).read_text(encoding="utf-8")))
+    shipped = checkpoint.read_config(ROOT / "weights" / f"{weights}.safetensors")
+    options = config.model_options()
+    assert (config.arch, config.global_backbone, config.local_name) == (shipped.arch, shipped.global_backbone, shipped.local_backbone)
+    assert options["crop_size"] == shipped.crop_size
+    if shipped.arch == "glass":  # the baseline has no crops
+        assert (options["num_crops"], tuple(options["crop_scales"])) == (shipped.num_crops, tuple(shipped.crop_scales))
+
+
+def test_every_recipe_is_listed():
+    assert sorted(p.name for p in (ROOT / "recipes").glob("*.json")) == sorted(SHIPPED)
