@@ -73,6 +73,7 @@ class TorchEngine:
         import torch
 
         self.model_id = model_id or config.describe()
+        """Names the model in every result record: the weights' ``sha256:`` id when opened from a file."""
         self.weights_sha256: str | None = None
         """Full SHA-256 of the weights file, when the engine was opened from one."""
         self.device_name = resolve_device(device)
