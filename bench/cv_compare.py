@@ -1,4 +1,4 @@
-"""Compare finished leave-source-out cross-validations (glass cv) side by side.
+"""Compare finished cross-validations (glass cv) side by side.
 
     .venv/bin/python bench/cv_compare.py runs/cv/glass-lite0-e2-3fold runs/cv/baseline-lite0-e2-3fold
     .venv/bin/python bench/cv_compare.py runs/cv/A runs/cv/B --markdown --target-fpr 0.01
@@ -6,7 +6,7 @@
 For each cross-validation: the objective (held-out AUROC averaged over the real sizes) and
 the AUROC under every condition as mean ± standard deviation over folds, the share of
 held-out reals flagged at the model's threshold, and the worst real source (sources with at
-least --min-source images); then the same at the leave-source-out (LSO) threshold for
+least --min-source images); then the same at the leave-family-out (LFO) threshold for
 --target-fpr, each fold judged at the threshold computed from the other folds
 (glass_cli.evaluation.cv.calibration). A measurement: nothing is asserted.
 """
@@ -41,7 +41,7 @@ def worst_source(folds: list[dict], key: str, min_n: int) -> str:
 
 
 def recalibrate(root: Path, saved: dict, target_fpr: float) -> dict | None:
-    """The leave-source-out threshold for another target FPR, from the folds' per-file scores."""
+    """The LFO threshold for another target FPR, from the folds' per-file scores."""
     options = CvOptions(**{**saved["options"], "real_sizes": tuple(saved["options"]["real_sizes"])}, target_fpr=target_fpr)
     folds = []
     for f in saved["folds"]:
@@ -55,10 +55,10 @@ def main() -> int:
     ap.add_argument("roots", nargs="+", help="cross-validation folders (RUNS_DIR/cv/NAME)")
     ap.add_argument("--min-source", type=int, default=5, help="smallest real source counted for the worst-source column")
     ap.add_argument("--markdown", action="store_true", help="print a Markdown table")
-    ap.add_argument("--target-fpr", type=float, default=0.05, help="FPR the leave-source-out (LSO) threshold aims at")
+    ap.add_argument("--target-fpr", type=float, default=0.05, help="FPR the leave-family-out (LFO) threshold aims at")
     ap.add_argument("--json", help="also write the rows as JSON here")
     ap.add_argument("--sources", action="store_true",
-                    help="also print, for each cross-validation, every held-out real source's false-positive rate at its fold's nested LSO threshold")
+                    help="also print, for each cross-validation, every held-out real source's false-positive rate at its fold's nested LFO threshold")
     args = ap.parse_args()
 
     rows = []
@@ -79,7 +79,7 @@ def main() -> int:
                 *[f"{w['source']} {w['fpr']:.0%} (n={w['n']})" if w else "n/a" for w in worst]]
 
     head = ["cross-validation", *COLUMNS, "worst source native", "worst source long512",
-            "LSO threshold", "TPR native @LSO", "FPR native @LSO", "worst source native @LSO", "worst source long512 @LSO"]
+            "LFO threshold", "TPR native @LFO", "FPR native @LFO", "worst source native @LFO", "worst source long512 @LFO"]
     table = [[r["name"] + ("" if r["complete"] else " (incomplete)"), *[cell(r["summary"], k) for k in COLUMNS],
               worst_source(r["folds"], "native", args.min_source), worst_source(r["folds"], "long512", args.min_source), *calibrated(r)]
              for r in rows]
@@ -97,7 +97,7 @@ def main() -> int:
             if not cal:
                 continue
             keys = [k for k in ("native", "long1024", "long512", "jpeg75", "down0.5") if any(k in src for n in cal["nested"] for src in n["real_sources"].values())]
-            print(f"\n{r['name']}: held-out real sources flagged at the fold's LSO threshold (target FPR {cal['target_fpr']:g})\n")
+            print(f"\n{r['name']}: held-out real sources flagged at the fold's LFO threshold (target FPR {cal['target_fpr']:g})\n")
             print("| source | fold | n | threshold | " + " | ".join(keys) + " |")
             print("|---|---|---|---|" + "---|" * len(keys))
             for n in cal["nested"]:
