@@ -263,3 +263,25 @@ def test_cv_option_errors(runner, family_data, tmp_path, args, message):
     result = runner.invoke(app, ["cv", str(m), "--runs-dir", str(tmp_path), *CV_ARGS, *args])
     assert result.exit_code == 2
     assert result.stderr.strip() == "glass: error: " + message.format(m=m)
+
+
+def test_cv_compare_recalibrates_a_finished_cross_validation(cv_run, tmp_path):
+    """bench/cv_compare.py at another target FPR computes the threshold from the folds' scores."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from glass_cli.evaluation.cv import FOLD_FILE, CvOptions, FoldResult, calibration
+
+    root, _ = cv_run
+    script = Path(__file__).resolve().parents[1] / "bench" / "cv_compare.py"
+    out = tmp_path / "rows.json"
+    proc = subprocess.run([sys.executable, str(script), str(root), "--target-fpr", "0.25", "--json", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    row = json.loads(out.read_text())[0]
+    saved = json.loads((root / "cv.json").read_text())
+    folds = [FoldResult.from_dict(json.loads((root / f"fold-{f['fold']['index']}" / FOLD_FILE).read_text())) for f in saved["folds"]]
+    options = CvOptions(**{**saved["options"], "real_sizes": tuple(saved["options"]["real_sizes"])}, target_fpr=0.25)
+    assert row["calibration"] == json.loads(json.dumps(calibration(folds, options)))
+    assert row["calibration"]["target_fpr"] == 0.25 and row["summary"] == saved["summary"]
