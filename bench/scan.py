@@ -7,7 +7,7 @@
 Measures, on the same files in the same process:
   (a) decode: read + hash + evidence + decode + views per file, one thread
   (b) model: engine.predict on prepared views, batched
-  (c) scan: the real pipeline (glass_cli.scan.scan), for each engine and worker count
+  (c) scan: the real pipeline (glass_cli.inference.scan.scan), for each engine and worker count
   (d) naive: the paper reference's way: full PIL decode, eager torch, batch 1, no
       channels_last, sequential
 and prints images/s, the bound 1 / (1/a + 1/b) (decode and model share the same cores),

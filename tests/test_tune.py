@@ -227,7 +227,7 @@ def test_interrupt_and_rerun_adds_trials_and_retries_the_interrupted_one(runner,
 
 
 class FakeTrainer:
-    """Stands in for glass_cli.train.Trainer: scores fall with the trial number, and trials
+    """Stands in for glass_cli.training.trainer.Trainer: scores fall with the trial number, and trials
     named in FAIL raise."""
 
     FAIL: set[str] = set()

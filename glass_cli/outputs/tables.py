@@ -112,7 +112,7 @@ def _spread(s: dict[str, Any] | None) -> str:
 
 
 def cv_tables(document: dict[str, Any]) -> list[Table]:
-    """A cross-validation (``cv.CvResult.to_dict()``) as tables: each number per fold with
+    """A cross-validation (``evaluation.cv.CvResult.to_dict()``) as tables: each number per fold with
     its mean ± standard deviation, then the false-positive rate of every held-out real source
     and the detection rate of every held-out fake family, at the model's threshold."""
     conds = document["conditions"]
