@@ -1,17 +1,14 @@
-"""Compare finished leave-family-out cross-validations (glass cv) side by side, and measure
-score fusion of two or more of them.
+"""Compare finished cross-validations (glass cv) side by side.
 
     .venv/bin/python bench/cv_compare.py runs/cv/glass-lite0-e2-3fold runs/cv/baseline-lite0-e2-3fold
-    .venv/bin/python bench/cv_compare.py runs/cv/A runs/cv/B --fuse runs/cv/A,runs/cv/B --markdown
+    .venv/bin/python bench/cv_compare.py runs/cv/A runs/cv/B --markdown --target-fpr 0.01
 
 For each cross-validation: the objective (held-out AUROC averaged over the real sizes) and
 the AUROC under every condition as mean ± standard deviation over folds, the share of
 held-out reals flagged at the model's threshold, and the worst real source (sources with at
 least --min-source images); then the same at the leave-family-out (LFO) threshold for
 --target-fpr, each fold judged at the threshold computed from the other folds
-(glass_cli.cv.calibration). ``--fuse A,B`` adds a row for the sigmoid of the mean of A's and
-B's logits on the very same held-out files (glass_cli.cv.fuse). A measurement: nothing is
-asserted.
+(glass_cli.evaluation.cv.calibration). A measurement: nothing is asserted.
 """
 
 from __future__ import annotations
@@ -23,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from glass_cli.evaluation.cv import fuse, load_result  # noqa: E402
+from glass_cli.evaluation.cv import FOLD_FILE, CvOptions, FoldResult, calibration  # noqa: E402
 
 COLUMNS = ["auroc_sizes_mean", "auroc_native", "auroc_long1024", "auroc_long512", "auroc_jpeg75", "auroc_down0.5", "fpr_native", "fpr_long512"]
 
@@ -43,10 +40,19 @@ def worst_source(folds: list[dict], key: str, min_n: int) -> str:
     return f"{name} {rate:.0%} (n={n})"
 
 
+def recalibrate(root: Path, saved: dict, target_fpr: float) -> dict | None:
+    """The LFO threshold for another target FPR, from the folds' per-file scores."""
+    options = CvOptions(**{**saved["options"], "real_sizes": tuple(saved["options"]["real_sizes"])}, target_fpr=target_fpr)
+    folds = []
+    for f in saved["folds"]:
+        held = root / f"fold-{f['fold']['index']}" / FOLD_FILE
+        folds.append(FoldResult.from_dict(json.loads(held.read_text(encoding="utf-8"))))
+    return calibration(folds, options)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("roots", nargs="+", help="cross-validation folders (RUNS_DIR/cv/NAME)")
-    ap.add_argument("--fuse", action="append", default=[], metavar="A,B", help="fuse these cross-validations (repeatable)")
     ap.add_argument("--min-source", type=int, default=5, help="smallest real source counted for the worst-source column")
     ap.add_argument("--markdown", action="store_true", help="print a Markdown table")
     ap.add_argument("--target-fpr", type=float, default=0.05, help="FPR the leave-family-out (LFO) threshold aims at")
@@ -58,17 +64,11 @@ def main() -> int:
     rows = []
     for root in args.roots:
         saved = json.loads((Path(root) / "cv.json").read_text())
-        if saved.get("calibration") and saved["calibration"]["target_fpr"] == args.target_fpr:
-            doc = saved  # as written by glass cv (also for recipes this version can no longer run)
-        else:
-            doc = load_result(root, args.target_fpr).to_dict()
-        folds = [{"real_sources": f["real_sources"]} for f in doc["folds"]]
-        rows.append({"name": Path(root).name, "summary": doc["summary"], "folds": folds, "complete": doc["complete"], "calibration": doc["calibration"]})
-    for spec in args.fuse:
-        parts = spec.split(",")
-        fused = fuse(parts, target_fpr=args.target_fpr)
-        rows.append({"name": "fusion: " + " + ".join(fused["names"]), "summary": fused["summary"], "folds": fused["folds"], "complete": True,
-                     "calibration": fused["calibration"]})
+        cal = saved.get("calibration")
+        if not cal or cal["target_fpr"] != args.target_fpr:
+            cal = recalibrate(Path(root), saved, args.target_fpr)
+        folds = [{"real_sources": f["real_sources"]} for f in saved["folds"]]
+        rows.append({"name": Path(root).name, "summary": saved["summary"], "folds": folds, "complete": saved["complete"], "calibration": cal})
 
     def calibrated(r: dict) -> list[str]:
         cal = r["calibration"]

@@ -54,8 +54,9 @@ def main() -> None:
     from scan import make_corpus  # bench/scan.py
 
     from glass_cli.inference.engines import TorchEngine
-    from glass_cli.inference.scan import _prepare, scan
+    from glass_cli.inference.scan import scan
     from glass_cli.models import checkpoint, new_model
+    from glass_cli.preprocess.prepare import prepare_file
     from glass_cli.preprocess.views import collate
 
     say("torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.get_device_name(0), "python", sys.version.split()[0])
@@ -89,7 +90,7 @@ def main() -> None:
     torch.manual_seed(0)
     big, big_cfg = new_model("glass", "tf_efficientnet_lite0", num_crops=4, crop_size=224)
     t = time.perf_counter()
-    views = [_prepare(p, big_cfg, 250_000_000, False)[1] for p in files]
+    views = [prepare_file(p, big_cfg, max_pixels=250_000_000).views for p in files]
     decode = len(files) / (time.perf_counter() - t)
     say(f"decode+views, 1 thread: {decode:.1f} img/s (12 MP JPEG)")
     for precision in ("fp32", "bf16"):

@@ -7,7 +7,7 @@
 Measures, on the same files in the same process:
   (a) decode: read + hash + evidence + decode + views per file, one thread
   (b) model: engine.predict on prepared views, batched
-  (c) scan: the real pipeline (glass_cli.scan.scan), for each engine and worker count
+  (c) scan: the real pipeline (glass_cli.inference.scan.scan), for each engine and worker count
   (d) naive: the paper reference's way: full PIL decode, eager torch, batch 1, no
       channels_last, sequential
 and prints images/s, the bound 1 / (1/a + 1/b) (decode and model share the same cores),
@@ -107,8 +107,9 @@ def main() -> None:
     import torch
 
     from glass_cli.inference.engines import TorchEngine
-    from glass_cli.inference.scan import _prepare, scan
+    from glass_cli.inference.scan import scan
     from glass_cli.models import new_model
+    from glass_cli.preprocess.prepare import prepare_file
     from glass_cli.preprocess.views import collate
 
     tmp = None
@@ -140,7 +141,7 @@ def main() -> None:
 
     if args.only == "all":
         views = []
-        a = timed(lambda: views.extend(_prepare(p, config, 250_000_000, False)[1] for p in files), n)
+        a = timed(lambda: views.extend(prepare_file(p, config, max_pixels=250_000_000).views for p in files), n)
         rows.append(("(a) decode + views, 1 thread", a))
         batches = [collate(views[i : i + args.batch_size]) for i in range(0, n, args.batch_size)]
         del views

@@ -38,9 +38,21 @@ class Normalization:
         )
 
 
-RETIRED_MODEL_KEYS: dict[str, Any] = {"crop_head": False}
-"""Model config keys that earlier development versions wrote, with the value under which
-ignoring them rebuilds the same model. Any other value stays an unknown key (an error)."""
+def check_model_fields(
+    *, arch: str, num_crops: int, crop_size: int, dropout: float, crop_scales: tuple[int, ...], shown_scales: str | None = None
+) -> None:
+    """The one check of the model fields that ModelConfig and TrainConfig share (TrainConfig
+    holds them flat, ``crop_scales`` as text such as "1,2", shown as given in the message).
+    Raises ValueError naming the field."""
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"arch must be one of {ARCHITECTURES}, got {arch!r}")
+    if num_crops < 1 or crop_size < 8:
+        raise ValueError(f"need num_crops >= 1 and crop_size >= 8, got {num_crops}, {crop_size}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
+    if not crop_scales or any(int(m) < 1 for m in crop_scales) or len(set(crop_scales)) != len(crop_scales):
+        shown = shown_scales if shown_scales is not None else ",".join(str(m) for m in crop_scales)
+        raise ValueError(f"crop_scales must be distinct integers >= 1 such as 1,2; got {shown!r}")
 
 
 @dataclass(frozen=True)
@@ -70,14 +82,11 @@ class ModelConfig:
     glass_version: str = __version__
 
     def __post_init__(self) -> None:
-        if self.arch not in ARCHITECTURES:
-            raise ValueError(f"unknown architecture {self.arch!r}; expected one of {ARCHITECTURES}")
-        if self.num_crops < 1 or self.crop_size < 8:
-            raise ValueError(f"need K >= 1 and S >= 8, got K={self.num_crops}, S={self.crop_size}")
+        check_model_fields(
+            arch=self.arch, num_crops=self.num_crops, crop_size=self.crop_size, dropout=self.dropout, crop_scales=tuple(self.crop_scales)
+        )
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold must lie in [0, 1], got {self.threshold}")
-        if not self.crop_scales or any(int(m) < 1 for m in self.crop_scales) or len(set(self.crop_scales)) != len(self.crop_scales):
-            raise ValueError(f"crop_scales must be distinct integers >= 1, got {list(self.crop_scales)}")
         if tuple(self.classes) != CLASSES:
             raise ValueError(f"class order must be {CLASSES}, got {tuple(self.classes)}")
 
@@ -107,7 +116,6 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
         known = {f.name for f in dataclasses.fields(cls)}
-        d = {k: v for k, v in d.items() if not (k in RETIRED_MODEL_KEYS and v == RETIRED_MODEL_KEYS[k])}
         unknown = sorted(set(d) - known)
         if unknown:
             raise ValueError(f"unknown model config keys: {', '.join(unknown)}")
@@ -159,7 +167,8 @@ class TrainConfig:
     num_crops: int = 4
     crop_size: int = 224
     crop_scales: str = "1"
-    """Comma-separated scales of the local branch (ModelConfig.crop_scales), e.g. "1,2"."""
+    """Comma-separated scales of the local branch (ModelConfig.crop_scales), e.g. "1,2": text,
+    so that config files and saved runs keep writing "1,2"."""
     dropout: float = 0.1
     attn_hidden: int = 128
     pretrained: bool = True
@@ -213,21 +222,24 @@ class TrainConfig:
     quiet: bool = False
 
     def __post_init__(self) -> None:
+        scales = _scales_or_none(self.crop_scales)
+        if scales is None:
+            raise ValueError(f"crop_scales must be distinct integers >= 1 such as 1,2; got {self.crop_scales!r}")
+        check_model_fields(
+            arch=self.arch, num_crops=self.num_crops, crop_size=self.crop_size, dropout=self.dropout,
+            crop_scales=scales, shown_scales=self.crop_scales,
+        )
         checks = [
-            (self.arch in ARCHITECTURES, f"arch must be one of {ARCHITECTURES}, got {self.arch!r}"),
             (self.balance in BALANCE_MODES, f"balance must be one of {BALANCE_MODES}, got {self.balance!r}"),
             (self.reencode in REENCODE_MODES, f"reencode must be one of {REENCODE_MODES}, got {self.reencode!r}"),
             (self.epoch_size >= 0, f"epoch_size must be >= 0, got {self.epoch_size}"),
             (self.select_metric in SELECT_METRICS, f"select_metric must be one of {SELECT_METRICS}, got {self.select_metric!r}"),
             (self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}"),
             (self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}"),
-            (self.num_crops >= 1 and self.crop_size >= 8, f"need num_crops >= 1 and crop_size >= 8, got {self.num_crops}, {self.crop_size}"),
-            (0.0 <= self.dropout < 1.0, f"dropout must lie in [0, 1), got {self.dropout}"),
             (0.0 < self.val_fraction < 1.0, f"val_fraction must lie in (0, 1), got {self.val_fraction}"),
             (0.0 <= self.label_smoothing < 1.0, f"label_smoothing must lie in [0, 1), got {self.label_smoothing}"),
             (self.warmup_epochs >= 0, f"warmup_epochs must be >= 0, got {self.warmup_epochs}"),
             (self.limit_train >= 0 and self.limit_val >= 0, "limit_train and limit_val must be >= 0"),
-            (_scales_ok(self.crop_scales), f"crop_scales must be distinct integers >= 1 such as 1,2; got {self.crop_scales!r}"),
             (0.0 <= self.size_aug <= 1.0, f"size_aug must lie in [0, 1], got {self.size_aug}"),
             (8 <= self.size_aug_min <= self.size_aug_max, f"need 8 <= size_aug_min <= size_aug_max, got {self.size_aug_min}, {self.size_aug_max}"),
             (self.workers >= 0, f"workers must be >= 0, got {self.workers}"),
@@ -290,12 +302,11 @@ def parse_scales(text: str) -> tuple[int, ...]:
     return tuple(int(x) for x in str(text).split(",") if x.strip())
 
 
-def _scales_ok(text: str) -> bool:
+def _scales_or_none(text: str) -> tuple[int, ...] | None:
     try:
-        scales = parse_scales(text)
+        return parse_scales(text)
     except ValueError:
-        return False
-    return bool(scales) and all(m >= 1 for m in scales) and len(set(scales)) == len(scales)
+        return None
 
 
 def _coerce(key: str, value: Any, kind: type) -> Any:

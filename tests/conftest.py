@@ -129,3 +129,15 @@ def photo_dir(tmp_path):
     sub.mkdir()
     noise_image(256, 256, 5).save(sub / "square.bmp")
     return d
+
+
+HEAVY_FIXTURES = frozenset({"trained", "cv_run", "study", "models"})
+"""Fixtures that train, cross-validate, tune or export a model (``models``: test_onnx's exports)."""
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that use a heavy fixture are ``heavy`` too, so ``-m "not heavy and not slow"`` is
+    the quick subset; tests that train or export on their own carry the mark themselves."""
+    for item in items:
+        if HEAVY_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.heavy)

@@ -12,7 +12,7 @@ import pytest
 from glass_cli.cli import app
 from glass_cli.evaluation.cv import CvError, CvOptions, assign_folds, run_cv
 from glass_cli.evaluation.metrics import auroc
-from glass_cli.training.data import Sample
+from glass_cli.training.datasets import Sample
 
 from .conftest import FAKE_FAMILIES, REAL_FAMILIES, TINY_TRAIN
 
@@ -265,53 +265,23 @@ def test_cv_option_errors(runner, family_data, tmp_path, args, message):
     assert result.stderr.strip() == "glass: error: " + message.format(m=m)
 
 
-def test_fusion_of_a_cross_validation_with_itself_changes_nothing(cv_run, tmp_path):
-    from glass_cli.evaluation.cv import fuse, load_result
-
-    root, _ = cv_run
-    doc = json.loads((root / "cv.json").read_text())
-    fused = fuse([root, root], weights=[1.0, 3.0])
-    for key in ("auroc_native", "auroc_long48", "fpr_native", "tpr_jpeg75"):
-        assert fused["summary"][key]["mean"] == pytest.approx(doc["summary"][key]["mean"], abs=1e-6)
-    assert fused["calibration"]["threshold"] == pytest.approx(doc["calibration"]["threshold"], abs=1e-6)
-    assert load_result(root).to_dict()["summary"] == doc["summary"]
-    with pytest.raises(CvError, match="fusion needs at least two cross-validations"):
-        fuse([root])
-    (tmp_path / "cv.json").write_text(json.dumps({**doc, "complete": False}))
-    with pytest.raises(CvError, match="the cross-validation is not finished"):
-        fuse([root, tmp_path])
-
-
-def test_plans_written_by_other_versions_still_resume_when_the_recipe_is_the_same(cv_run, tmp_path):
-    from glass_cli.evaluation.cv import PLAN_FILE, _check_plan
-
-    root, _ = cv_run
-    plan = json.loads((root / PLAN_FILE).read_text())
-    older = json.loads(json.dumps(plan))
-    del older["config"]["size_aug"]  # written before the option existed
-    older["config"]["retired_option"] = 0.0  # an option since removed, which was off
-    (tmp_path / PLAN_FILE).write_text(json.dumps(older))
-    _check_plan(tmp_path, plan)  # accepted
-    older["config"]["retired_option"] = 0.5  # it was on: the recipe cannot be repeated
-    (tmp_path / PLAN_FILE).write_text(json.dumps(older))
-    with pytest.raises(CvError, match="started with config retired_option=0.5; this run asks for None"):
-        _check_plan(tmp_path, plan)
-    plan["config"]["size_aug"] = 0.7  # an option now on that the old run never used
-    older["config"]["retired_option"] = 0.0
-    (tmp_path / PLAN_FILE).write_text(json.dumps(older))
-    with pytest.raises(CvError, match="started with config size_aug=0.0; this run asks for 0.7"):
-        _check_plan(tmp_path, plan)
-
-
-def test_rescore_with_another_k_at_inference(cv_run):
-    """bench/cv_rescore.py runs on a finished cross-validation (its numbers are a measurement)."""
+def test_cv_compare_recalibrates_a_finished_cross_validation(cv_run, tmp_path):
+    """bench/cv_compare.py at another target FPR computes the threshold from the folds' scores."""
     import subprocess
     import sys
     from pathlib import Path
 
+    from glass_cli.evaluation.cv import FOLD_FILE, CvOptions, FoldResult, calibration
+
     root, _ = cv_run
-    script = Path(__file__).resolve().parents[1] / "bench" / "cv_rescore.py"
-    out = subprocess.run([sys.executable, str(script), str(root), "--crops", "4"], capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stderr
-    lines = out.stdout.splitlines()
-    assert lines[0] == "tiny (trained with K=2): mean over 2 folds" and lines[2].startswith("2 (stored) | ") and lines[3].startswith("4 | ")
+    script = Path(__file__).resolve().parents[1] / "bench" / "cv_compare.py"
+    out = tmp_path / "rows.json"
+    proc = subprocess.run([sys.executable, str(script), str(root), "--target-fpr", "0.25", "--json", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    row = json.loads(out.read_text())[0]
+    saved = json.loads((root / "cv.json").read_text())
+    folds = [FoldResult.from_dict(json.loads((root / f"fold-{f['fold']['index']}" / FOLD_FILE).read_text())) for f in saved["folds"]]
+    options = CvOptions(**{**saved["options"], "real_sizes": tuple(saved["options"]["real_sizes"])}, target_fpr=0.25)
+    assert row["calibration"] == json.loads(json.dumps(calibration(folds, options)))
+    assert row["calibration"]["target_fpr"] == 0.25 and row["summary"] == saved["summary"]

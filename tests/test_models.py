@@ -66,9 +66,8 @@ def test_config_validation_and_json_round_trip():
     assert ModelConfig.from_json(cfg.to_json()) == cfg
     with pytest.raises(ValueError, match="unknown model config keys: bogus"):
         ModelConfig.from_dict({**cfg.to_dict(), "bogus": 1})
-    assert ModelConfig.from_dict({**cfg.to_dict(), "crop_head": False}) == cfg  # retired, off: same model
     with pytest.raises(ValueError, match="unknown model config keys: crop_head"):
-        ModelConfig.from_dict({**cfg.to_dict(), "crop_head": True})
+        ModelConfig.from_dict({**cfg.to_dict(), "crop_head": False})
     for bad in (dict(arch="cnn"), dict(threshold=1.5), dict(num_crops=0), dict(classes=("ai", "real"))):
         with pytest.raises(ValueError):
             ModelConfig(**bad)

@@ -132,6 +132,7 @@ def test_metadata_round_trip(models):
     assert engine.config == config and engine.config.local_norm.mean == (0.5, 0.5, 0.5)
 
 
+@pytest.mark.heavy
 def test_fp16_export_of_an_in_memory_model(tmp_path):
     torch.manual_seed(2)
     model, config = new_model("glass", "test_efficientnet", "test_resnet", **TINY)

@@ -161,6 +161,7 @@ def test_data_errors(runner, tmp_path):
     )
 
 
+@pytest.mark.heavy
 def test_unreadable_training_images_are_skipped_with_a_warning(runner, tmp_path, tiny_data):
     import shutil
 
@@ -179,6 +180,7 @@ def test_unreadable_training_images_are_skipped_with_a_warning(runner, tmp_path,
     assert f"skipping unreadable training image {data}/fake/broken.png: " in result.stderr
 
 
+@pytest.mark.heavy
 def test_size_aug_and_crop_scales_train_and_scan(runner, tmp_path, tiny_data):
     args = ["train", str(tiny_data), "--name", "aux", "--runs-dir", str(tmp_path), "--epochs", "2", *TINY]
     result = runner.invoke(app, [*args, "--size-aug", "0.8", "--size-aug-min", "32", "--size-aug-max", "64", "--crop-scales", "1,2"])

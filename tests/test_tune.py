@@ -122,6 +122,7 @@ def test_tiny_study_completes_and_writes_its_report(study):
     assert list(rows[0])[:9] == ["number", "state", "value", "best_epoch", "epochs_run", "seconds", "retry_of", "worker", "reason"]
 
 
+@pytest.mark.heavy
 def test_metric_cv_runs_a_cross_validation_per_trial(runner, family_data, space_file, tmp_path):
     args = tune_args(family_data / "manifest.csv", tmp_path, space_file, "--study", "cvstudy", "--n-trials", "2", "--epochs", "1")
     result = runner.invoke(app, [*args, "--metric", "cv", "--cv-folds", "2", "--cv-real-sizes", "48", "--cv-group-by", "family"])
@@ -187,6 +188,7 @@ def test_study_settings_must_match(study, runner, tiny_data, space_file):
     )
 
 
+@pytest.mark.heavy
 def test_interrupt_and_rerun_adds_trials_and_retries_the_interrupted_one(runner, tiny_data, space_file, tmp_path, monkeypatch):
     real_epoch = train_module.Trainer.train_epoch
     calls = []
@@ -225,7 +227,7 @@ def test_interrupt_and_rerun_adds_trials_and_retries_the_interrupted_one(runner,
 
 
 class FakeTrainer:
-    """Stands in for glass_cli.train.Trainer: scores fall with the trial number, and trials
+    """Stands in for glass_cli.training.trainer.Trainer: scores fall with the trial number, and trials
     named in FAIL raise."""
 
     FAIL: set[str] = set()
@@ -258,6 +260,7 @@ def fake_trainer(monkeypatch):
     return FakeTrainer
 
 
+@pytest.mark.heavy
 def test_hyperband_prunes_trials_that_fall_behind(fake_trainer, runner, tiny_data, space_file, tmp_path):
     result = runner.invoke(app, tune_args(tiny_data, tmp_path, space_file, "--n-trials", "12", "--epochs", "9", "--min-epochs", "1"))
     assert result.exit_code == 0, result.output
@@ -269,6 +272,7 @@ def test_hyperband_prunes_trials_that_fall_behind(fake_trainer, runner, tiny_dat
         assert f"trial {t.number}: pruned after epoch {max(t.intermediate_values)}" in result.stderr
 
 
+@pytest.mark.heavy
 def test_failed_trials_are_recorded_and_the_study_goes_on(fake_trainer, runner, tiny_data, space_file, tmp_path):
     fake_trainer.FAIL = {"trial-0001"}
     result = runner.invoke(app, tune_args(tiny_data, tmp_path, space_file, "--n-trials", "3", "--epochs", "1"))
@@ -280,6 +284,7 @@ def test_failed_trials_are_recorded_and_the_study_goes_on(fake_trainer, runner, 
     assert trials[1].user_attrs["fail_reason"] == "RuntimeError: boom"
 
 
+@pytest.mark.heavy
 def test_repeated_failures_stop_the_process(fake_trainer, runner, tiny_data, space_file, tmp_path):
     fake_trainer.FAIL = {"*"}
     result = runner.invoke(app, tune_args(tiny_data, tmp_path, space_file, "--n-trials", "10", "--epochs", "1"))

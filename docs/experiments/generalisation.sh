@@ -24,11 +24,14 @@ $CV --backbone tf_efficientnet_lite2 --size-aug 0.7 -k 2 --crop-scales 1,2 --lim
 # the winning recipe at 4 epochs, GLASS and baseline (the shipped models' measurement; see weights/MODEL_CARD.md)
 glass cv $D --folds 3 --epochs 4 --backbone tf_efficientnet_lite0 --size-aug 0.7 -k 2 --crop-scales 1,2 --limit-val 16 --name glass-lite0-e4-size-ms-3fold
 glass cv $D --folds 3 --epochs 4 --backbone tf_efficientnet_lite0 --baseline --lr-global 5e-5 --size-aug 0.7 --limit-val 16 --name baseline-lite0-e4-size-3fold
-# K at inference on the shipped recipe's folds (crops per scale: 4 = 8 crops, 1 = 2 crops)
-python bench/cv_rescore.py runs/cv/glass-lite0-e4-size-ms-3fold --crops 4 --crops 1 --json docs/experiments/rescore-k-glass-lite0-e4-size-ms-3fold.json
+# K at inference on the shipped recipe's folds (crops per scale: 4 = 8 crops, 1 = 2 crops), with a script
+# since removed (git show e51afac:bench/cv_rescore.py):
+# python bench/cv_rescore.py runs/cv/glass-lite0-e4-size-ms-3fold --crops 4 --crops 1 --json docs/experiments/rescore-k-glass-lite0-e4-size-ms-3fold.json
 
 python bench/cv_compare.py runs/cv/glass-lite0-e2-3fold runs/cv/glass-lite0-e2-size-3fold runs/cv/glass-lite0-e2-size-aux-3fold \
   runs/cv/glass-lite0-e2-size-ms-3fold runs/cv/glass-lite0-e4-size-ms-3fold runs/cv/glass-lite2-e2-size-ms-3fold \
   runs/cv/baseline-lite0-e2-3fold runs/cv/baseline-lite0-e2-size-3fold runs/cv/baseline-lite2-e2-3fold runs/cv/baseline-lite0-e4-size-3fold \
-  --fuse runs/cv/glass-lite0-e2-3fold,runs/cv/baseline-lite0-e2-3fold \
-  --fuse runs/cv/glass-lite0-e2-size-ms-3fold,runs/cv/baseline-lite0-e2-size-3fold --markdown --sources
+  --markdown --sources
+# the fusion rows of generalisation.md came from two --fuse options, since removed
+# (git show e51afac:bench/cv_compare.py): --fuse runs/cv/glass-lite0-e2-3fold,runs/cv/baseline-lite0-e2-3fold
+# --fuse runs/cv/glass-lite0-e2-size-ms-3fold,runs/cv/baseline-lite0-e2-size-3fold

@@ -73,9 +73,9 @@ class TorchEngine:
         import torch
 
         self.model_id = model_id or config.describe()
+        """Names the model in every result record: the weights' ``sha256:`` id when opened from a file."""
         self.weights_sha256: str | None = None
         """Full SHA-256 of the weights file, when the engine was opened from one."""
-        """Names the exact weights in every result record (sha256 prefix of the weights file)."""
         self.device_name = resolve_device(device)
         cuda = self.device_name.startswith("cuda")
         if precision not in PRECISIONS:
@@ -256,10 +256,6 @@ class OnnxEngine:
             )
         self.gpu_name = gpus[index] if self.provider == _CUDA_EP and index < len(gpus) else None
         self.device_index = index
-
-    @classmethod
-    def from_file(cls, path, device: str = "auto") -> OnnxEngine:
-        return cls(path, device)
 
     @property
     def device(self) -> str:

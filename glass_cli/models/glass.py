@@ -48,7 +48,7 @@ class GlassModel(nn.Module):
         self.head = nn.Sequential(nn.LayerNorm(dg + dl), nn.Dropout(config.dropout), nn.Linear(dg + dl, 2))
         self.crop_chunk = 16
         """Crops per local-backbone call in eager mode: bounds activation memory, and measured
-        faster on CPU than one call over all B*K crops (docs/FINDINGS.md)."""
+        faster on CPU than one call over all B*K crops."""
 
     def embed_crops(self, crops: torch.Tensor) -> torch.Tensor:
         b, k = crops.shape[:2]

@@ -1,1 +1,2 @@
-"""Training: labelled data sets, augmentation and the trainer."""
+"""Training: labelled data sets (``datasets``), augmentation (``augment``) and the trainer
+(``trainer``, with its ``state``, ``schedule``, ``distributed``, ``inputs`` and ``runfiles``)."""

@@ -1,1 +1,2 @@
-"""Hyperparameter search: the search space and the Optuna study around the trainer."""
+"""Hyperparameter search: the search space (``space``), one trial (``objective``) and the Optuna
+study around them (``study``; its options and results in ``options``)."""

@@ -41,7 +41,7 @@ PAPER_SPACES: dict[str, dict[str, Any]] = {
         "wd_global": {"low": 1e-7, "high": 1e-3, "log": True},
     },
 }
-"""GLASS.md, "Hyperparameter search": the baseline has one learning rate and weight decay,
+"""The GLASS paper's hyperparameter search: the baseline has one learning rate and weight decay,
 which glass keeps in lr_global and wd_global."""
 
 NOT_IN_SPACE: dict[str, str] = {

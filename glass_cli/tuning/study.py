@@ -2,7 +2,7 @@
 
     result = run_study(TuneOptions(data="train-v1", backbone="tf_efficientnet_lite0", n_trials=20))
 
-How it follows the paper (GLASS.md): TPE sampler (seed 606), Hyperband pruner (by default
+How it follows the GLASS paper's search: TPE sampler (seed 606), Hyperband pruner (by default
 min 5, max 25 epochs, reduction factor 3), each trial's value is its best per-epoch
 validation score, and after every epoch the best score so far is reported to the pruner.
 
@@ -38,17 +38,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
-import os
 import re
-import shutil
 import signal
-import socket
 import time
 import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -59,138 +54,40 @@ from optuna.trial import TrialState
 
 from glass_cli.config import RUNTIME_KEYS, SELECT_METRICS, TrainConfig
 from glass_cli.io import atomic
-from glass_cli.tuning.space import Space, SpaceError
+from glass_cli.tuning.objective import Objective
+from glass_cli.tuning.options import (
+    KEEP_IN_TRIAL_RUN,
+    METRIC_NAMES,
+    SAMPLER_SEED,
+    TUNE_METRICS,
+    TrialRow,
+    TuneError,
+    TuneOptions,
+    TuneResult,
+    describe_params,
+    format_value,
+    one_line,
+)
+from glass_cli.tuning.space import Space
 
-SAMPLER_SEED = 606
+__all__ = [
+    "KEEP_IN_TRIAL_RUN", "METRIC_NAMES", "SAMPLER_SEED", "TUNE_METRICS", "TrialRow", "TuneError", "TuneOptions",
+    "TuneResult", "describe_params", "one_line", "Objective", "open_study", "run_study", "preflight", "report",
+    "best_table", "summary_line", "queue_retry", "trial_rows", "trials_csv", "best_config", "base_config",
+    "study_identity",
+]
+
 REDUCTION_FACTOR = 3
 MAX_ATTEMPTS = 3
 MAX_CONSECUTIVE_FAILURES = 3
 OPEN_ATTEMPTS = 4
 STUDY_ATTR = "glass"
-TUNE_METRICS = ("accuracy", "auroc", "cv")
-METRIC_NAMES = {"accuracy": "val accuracy", "auroc": "val AUROC", "cv": "cross-validated AUROC"}
-"""``cv``: each trial is a leave-family-out cross-validation (``glass cv``) and its value the
-mean over folds of the held-out AUROC averaged over the real sizes; the pruner's steps are
-folds, not epochs."""
-KEEP_IN_TRIAL_RUN = ("config.json", "metrics.csv", "curves.png")
-"""What a finished trial's run folder keeps (plus best.* with keep_checkpoints)."""
 _NOT_IDENTITY = frozenset({"data", "name", "runs_dir", "global_weights", "local_weights", *RUNTIME_KEYS})
 """TrainConfig fields that may differ between the processes of one study (paths per machine,
 runtime choices); every other field must agree."""
 
 
-class TuneError(Exception):
-    """A study that cannot start or continue; one line naming the file and the reason."""
-
-
-@dataclass
-class TuneOptions:
-    data: str
-    backbone: str = "tf_efficientnet_lite0"
-    arch: str = "glass"
-    n_trials: int = 100
-    timeout: float | None = None
-    """Seconds after which this process starts no new trial (the running one finishes)."""
-    study: str = ""
-    """Default: ARCH-BACKBONE."""
-    storage: str = ""
-    """Optuna RDB URL. Default: sqlite:///RUNS_DIR/tune/STUDY.db."""
-    space: Space | None = None
-    """Default: the paper's space for ``arch``."""
-    metric: str = "accuracy"
-    epochs: int = 25
-    """Epochs per trial: the pruner's maximum resource."""
-    min_epochs: int = 0
-    """Hyperband's minimum resource. 0: epochs // 5 (5 of 25, as in the paper), at least 1."""
-    runs_dir: str = "runs"
-    sampler_seed: int = SAMPLER_SEED
-    stale_after: int = 120
-    keep_checkpoints: bool = False
-    train: dict[str, Any] = field(default_factory=dict)
-    """TrainConfig options fixed for every trial (removed from the space when it has them)."""
-    cv_folds: int = 3
-    """Folds of each trial's cross-validation (metric ``cv``)."""
-    cv_real_sizes: tuple[int, ...] = (1024, 512)
-    cv_group_by: str = "source"
-    """What each cross-validation fold holds out whole (``glass cv --group-by``)."""
-    """Long sides at which each fold's held-out reals are also scored (metric ``cv``)."""
-
-    @property
-    def study_name(self) -> str:
-        return self.study or f"{self.arch}-{self.backbone}"
-
-    @property
-    def pruner_min(self) -> int:
-        if self.metric == "cv":
-            return 1
-        return self.min_epochs or max(1, self.epochs // 5)
-
-    @property
-    def pruner_max(self) -> int:
-        """The pruner's maximum resource: epochs, or folds for metric ``cv``."""
-        return self.cv_folds if self.metric == "cv" else self.epochs
-
-    @property
-    def study_dir(self) -> Path:
-        return Path(self.runs_dir) / "tune" / self.study_name
-
-    @property
-    def storage_url(self) -> str:
-        return self.storage or f"sqlite:///{Path(self.runs_dir) / 'tune' / (self.study_name + '.db')}"
-
-
-@dataclass
-class TrialRow:
-    number: int
-    state: str
-    """complete, pruned, failed, interrupted, running or waiting."""
-    value: float | None
-    best_epoch: int | None
-    epochs_run: int
-    seconds: float | None
-    params: dict[str, Any]
-    retry_of: int | None
-    worker: str
-    reason: str
-
-
-@dataclass
-class TuneResult:
-    study: str
-    storage: str
-    rows: list[TrialRow]
-    stop_reason: str
-    ran_here: int
-    best: TrialRow | None = None
-    best_config: Path | None = None
-    files: list[Path] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    gave_up: bool = False
-
-    def count(self, state: str) -> int:
-        return sum(r.state == state for r in self.rows)
-
-
 # ---------------------------------------------------------------------------- helpers
-
-
-def one_line(exc: BaseException) -> str:
-    from glass_cli.training.data import DataError
-    from glass_cli.training.trainer import TrainError
-
-    text = str(exc) if isinstance(exc, (TrainError, DataError, SpaceError)) else f"{type(exc).__name__}: {exc}"
-    text = " ".join(text.split())
-    return text if len(text) <= 300 else text[:297] + "..."
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    return str(value)
-
-
-def describe_params(params: dict[str, Any]) -> str:
-    return " ".join(f"{k}={_fmt(v)}" for k, v in params.items())
 
 
 def base_config(opts: TuneOptions, space: Space) -> TrainConfig:
@@ -399,142 +296,6 @@ def _redact(url: str) -> str:
     return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
-class Objective:
-    """One trial: sample, train epoch by epoch, report to the pruner, return the best score."""
-
-    def __init__(self, opts: TuneOptions, space: Space, base: TrainConfig, console=None):
-        self.opts, self.space, self.base, self.console = opts, space, base, console
-        self.worker = f"{socket.gethostname()}:{os.getpid()}"
-        self.outcome: str | None = None
-        self.number: int | None = None
-
-    def _say(self, text: str) -> None:
-        if self.console is not None:
-            self.console.print(text, markup=False, highlight=False, soft_wrap=True)
-
-    def __call__(self, trial) -> float:
-        from glass_cli.training.trainer import Trainer, TrainError
-
-        self.number, self.outcome = trial.number, None
-        trial.set_user_attr("worker", self.worker)
-        params = self.space.suggest(trial)
-        config = TrainConfig.from_dict({**params, "name": f"trial-{trial.number:04d}"}, self.base)
-        if self.opts.metric == "cv":
-            return self._cross_validate(trial, params, config)
-        run = Path(config.runs_dir) / config.name
-        if run.exists():  # left by an earlier study of the same name whose storage was deleted
-            shutil.rmtree(run)
-        trial.set_user_attr("run", str(run))
-        retry = trial.user_attrs.get("retry_of")
-        self._say(f"trial {trial.number}" + (f" (retry of {retry})" if retry is not None else "") + f": {describe_params(params)}")
-        metric = METRIC_NAMES[self.opts.metric]
-        best, best_epoch = -math.inf, 0
-        trainer = None
-        try:
-            trainer = Trainer(config, console=self.console)
-            while not trainer.done:
-                result = trainer.train_epoch()
-                if not math.isfinite(result.score):
-                    raise TrainError(f"{metric} is undefined after epoch {result.epoch}")
-                if result.score > best:
-                    best, best_epoch = result.score, result.epoch
-                trial.report(best, result.epoch)
-                trial.set_user_attr("epochs_run", result.epoch)
-                trial.set_user_attr("best_epoch", best_epoch)
-                if not trainer.done and trial.should_prune():  # after the last epoch there is nothing to save
-                    self.outcome = "pruned"
-                    self._say(f"trial {trial.number}: pruned after epoch {result.epoch} (best {metric} {best:.4f})")
-                    raise optuna.TrialPruned(f"pruned after epoch {result.epoch}")
-        except optuna.TrialPruned:
-            raise
-        except BaseException as exc:
-            self._record_failure(trial, exc)
-            raise
-        finally:
-            if trainer is not None:
-                trainer.close()
-            self._tidy(run)
-        self.outcome = "complete"
-        self._say(f"trial {trial.number}: {metric} {best:.4f} (epoch {best_epoch})")
-        return best
-
-    def _record_failure(self, trial, exc: BaseException) -> None:
-        """Mark a trial that ended in an exception: interrupted (it will be retried) or failed
-        with a one-line reason."""
-        if isinstance(exc, KeyboardInterrupt):
-            self.outcome = "interrupted"
-            trial.set_user_attr("interrupted", True)
-            trial.set_user_attr("fail_reason", "interrupted")
-        elif isinstance(exc, Exception):
-            self.outcome = "failed"
-            reason = one_line(exc)
-            trial.set_user_attr("fail_reason", reason)
-            self._say(f"trial {trial.number}: failed: {reason}")
-
-    def _cross_validate(self, trial, params: dict[str, Any], config: TrainConfig) -> float:
-        """One trial as a leave-family-out cross-validation: the pruner sees the running mean
-        of the fold objectives after each fold."""
-        from glass_cli.evaluation.cv import CvOptions, cv_root, run_cv
-        from glass_cli.training.trainer import TrainError
-
-        root = cv_root(config)
-        if root.exists():  # left by an earlier study of the same name whose storage was deleted
-            shutil.rmtree(root)
-        trial.set_user_attr("run", str(root))
-        retry = trial.user_attrs.get("retry_of")
-        self._say(f"trial {trial.number}" + (f" (retry of {retry})" if retry is not None else "") + f": {describe_params(params)}")
-        options = CvOptions(
-            folds=self.opts.cv_folds, real_sizes=tuple(self.opts.cv_real_sizes), batch_size=config.batch_size,
-            workers=config.workers, device=config.device, group_by=self.opts.cv_group_by,
-        )
-        values: list[float] = []
-
-        def on_fold(fold) -> None:
-            if fold.objective is None:
-                raise TrainError(f"fold {fold.fold.index}: the held-out AUROC is undefined")
-            values.append(float(fold.objective))
-            mean = sum(values) / len(values)
-            trial.report(mean, len(values))
-            trial.set_user_attr("folds_run", len(values))
-            if len(values) < options.folds and trial.should_prune():
-                self.outcome = "pruned"
-                self._say(f"trial {trial.number}: pruned after fold {len(values)} (mean {METRIC_NAMES['cv']} {mean:.4f})")
-                raise optuna.TrialPruned(f"pruned after fold {len(values)}")
-
-        try:
-            result = run_cv(config, options, console=self.console, on_fold=on_fold)
-        except optuna.TrialPruned:
-            raise
-        except BaseException as exc:
-            self._record_failure(trial, exc)
-            raise
-        finally:
-            self._tidy_cv(root)
-        self.outcome = "complete"
-        value = float(result.objective)
-        self._say(f"trial {trial.number}: {METRIC_NAMES['cv']} {value:.4f} (mean of {len(values)} folds)")
-        return value
-
-    def _tidy_cv(self, root: Path) -> None:
-        """Keep every fold's numbers, scores and curves; drop its checkpoints."""
-        if not root.is_dir():
-            return
-        for fold in root.glob("fold-*"):
-            if fold.is_dir():
-                self._tidy(fold)
-
-    def _tidy(self, run: Path) -> None:
-        """Keep a trial's record, drop what only a resumed run or a scan would need."""
-        if not run.is_dir():
-            return
-        keep = set(KEEP_IN_TRIAL_RUN) | {"heldout.json"}
-        if self.opts.keep_checkpoints:
-            keep |= {"best.safetensors", "best.json"}
-        for p in run.iterdir():
-            if p.name not in keep and p.is_file():
-                p.unlink(missing_ok=True)
-
-
 def preflight(opts: TuneOptions) -> tuple[Space, TrainConfig, list[str]]:
     """Resolve the space and the base config; check data and backbone once, before the study."""
     from glass_cli.training.trainer import build_model, read_splits
@@ -554,14 +315,14 @@ def preflight(opts: TuneOptions) -> tuple[Space, TrainConfig, list[str]]:
     fixed_by_flags = sorted(set(opts.train) & (set(space.params) | set(space.fixed)))
     if fixed_by_flags:
         space = space.without(fixed_by_flags)
-        notes.append("fixed by flags, not searched: " + ", ".join(f"{k}={_fmt(opts.train[k])}" for k in fixed_by_flags))
+        notes.append("fixed by flags, not searched: " + ", ".join(f"{k}={format_value(opts.train[k])}" for k in fixed_by_flags))
         if not space.params:
             raise TuneError(f"{space.source}: nothing left to search once the flags fix {', '.join(fixed_by_flags)}")
     base = base_config(opts, space)
     space.check(base)
     if opts.metric == "cv":
         from glass_cli.evaluation.cv import CvError, assign_folds
-        from glass_cli.training.data import read_dataset
+        from glass_cli.training.datasets import read_dataset
 
         if opts.cv_folds < 2:
             raise TuneError(f"--cv-folds must be at least 2, got {opts.cv_folds}")
@@ -752,21 +513,10 @@ def report(study, opts: TuneOptions, base: TrainConfig) -> TuneResult:
 
 
 def best_table(result: TuneResult, metric: str, top: int = 5):
-    """A rich Table of the study's best completed trials, one column per trial (so that it
-    fits a terminal however many parameters the space has)."""
-    from rich.table import Table
+    """The study's best completed trials as a rich Table (``outputs.tables.tune_table``)."""
+    from glass_cli.outputs.tables import tune_table
 
-    complete = sorted((r for r in result.rows if r.state == "complete"), key=lambda r: (-r.value, r.number))[:top]
-    params = sorted({k for r in complete for k in r.params})
-    table = Table(title=f"best trials of study {result.study}", title_justify="left")
-    table.add_column("", style="bold")
-    for r in complete:
-        table.add_column(f"trial {r.number}", justify="right")
-    table.add_row(METRIC_NAMES[metric], *[f"{r.value:.4f}" for r in complete])
-    table.add_row("best epoch", *[str(r.best_epoch or "") for r in complete])
-    for name in params:
-        table.add_row(name, *[_fmt(r.params.get(name, "")) for r in complete])
-    return table
+    return tune_table(result, METRIC_NAMES[metric], top)
 
 
 def summary_line(result: TuneResult) -> str:

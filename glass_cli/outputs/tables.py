@@ -1,0 +1,204 @@
+"""Every rich table the commands print: scan results and errors, eval metrics, a
+cross-validation's folds, a study's best trials."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from glass_cli.inference.scan import VERDICT_AI, VERDICT_ERROR, VERDICT_UNCERTAIN, ScanResult
+from glass_cli.io.evidence import declares_ai, summary
+from glass_cli.outputs.records import display_path, format_box
+
+_VERDICT_STYLE = {VERDICT_AI: ("AI", "bold red"), VERDICT_UNCERTAIN: ("uncertain", "yellow"), "real": ("real", "green")}
+
+
+def results_table(results: Sequence[ScanResult], *, show_all: bool = False) -> Table | None:
+    """Flagged and uncertain files (every scanned file with show_all), highest P(AI) first."""
+    rows = [r for r in results if r.verdict != VERDICT_ERROR and (show_all or r.verdict in (VERDICT_AI, VERDICT_UNCERTAIN))]
+    if not rows:
+        return None
+    table = Table(title="Scanned files" if show_all else "Flagged files", title_justify="left")
+    table.add_column("file (size)", overflow="fold")
+    table.add_column("P(AI)", justify="right")
+    table.add_column("verdict")
+    table.add_column("top crops (box, attention)", overflow="fold")
+    table.add_column("evidence in file", overflow="fold")
+    for r in sorted(rows, key=lambda r: (-(r.p_ai or 0.0), r.path)):
+        word, style = _VERDICT_STYLE[r.verdict]
+        crops = "\n".join(f"{format_box(c.box)} {c.weight:.2f}" for c in r.top_crops(2)) or "-"
+        if r.sampling == "fallback":
+            crops += "\n(fallback sampling)"
+        name = Text(display_path(r.path))
+        name.append(f"\n{r.width}x{r.height}", style="dim")
+        table.add_row(
+            name, f"{r.p_ai:.3f}", Text(word, style=style), crops,
+            Text(summary(r.evidence) or "-", style="bold" if declares_ai(r.evidence) else ""),
+        )
+    return table
+
+
+def errors_table(results: Sequence[ScanResult]) -> Table | None:
+    rows = [r for r in results if r.verdict == VERDICT_ERROR]
+    if not rows:
+        return None
+    table = Table(title="Not scanned", title_justify="left")
+    table.add_column("file", overflow="fold")
+    table.add_column("reason", overflow="fold")
+    for r in sorted(rows, key=lambda r: r.path):
+        table.add_row(display_path(r.path), r.error or "")
+    return table
+
+
+# ---------------------------------------------------------------------------- glass eval
+
+EVAL_METRICS = (
+    ("accuracy", "accuracy"),
+    ("balanced_accuracy", "balanced accuracy"),
+    ("auroc", "AUROC"),
+    ("average_precision", "average precision"),
+    ("ece", "ECE (15 bins)"),
+    ("tpr_at_fpr_1", "TPR at 1% FPR"),
+    ("tpr_at_fpr_5", "TPR at 5% FPR"),
+    ("tpr", "TPR at threshold"),
+    ("fpr", "FPR at threshold"),
+)
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def eval_tables(summary: dict[str, Any], title: str) -> list[Table]:
+    """The overall metrics, then one table per breakdown (generator, family), then errors."""
+    overall = summary["overall"]
+    table = Table(title=Text(title), title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_row("images", f"{overall['n']} ({overall['n_real']} real, {overall['n_ai']} AI)")
+    for key, label in EVAL_METRICS:
+        table.add_row(label, _num(overall.get(key)))
+    tables = [table]
+    for key in ("generator", "family"):
+        groups = summary.get(f"by_{key}")
+        if not groups:
+            continue
+        t = Table(title=f"By {key} (AUROC: the group against every image of the other class)", title_justify="left")
+        for col, justify in ((key, "left"), ("class", "left"), ("n", "right"), ("accuracy", "right"), ("mean P(AI)", "right"), ("AUROC", "right")):
+            t.add_column(col, justify=justify, overflow="fold")
+        for name, g in groups.items():
+            t.add_row(Text(name), g["label"], str(g["n"]), _num(g["accuracy"]), _num(g["mean_p_ai"]), _num(g["auroc"]))
+        tables.append(t)
+    if summary["errors"]:
+        t = Table(title="Not scored", title_justify="left")
+        t.add_column("file", overflow="fold")
+        t.add_column("reason", overflow="fold")
+        for e in summary["errors"]:
+            t.add_row(display_path(e["path"]), e["error"])
+        tables.append(t)
+    return tables
+
+
+# ---------------------------------------------------------------------------- glass cv
+
+
+def _spread(s: dict[str, Any] | None) -> str:
+    if not s or s.get("mean") is None:
+        return "n/a"
+    return f"{s['mean']:.4f}" + (f" ± {s['std']:.4f}" if s.get("std") is not None else "")
+
+
+def cv_tables(document: dict[str, Any]) -> list[Table]:
+    """A cross-validation (``evaluation.cv.CvResult.to_dict()``) as tables: each number per fold with
+    its mean ± standard deviation, then the false-positive rate of every held-out real source
+    and the detection rate of every held-out fake family, at the model's threshold."""
+    conds = document["conditions"]
+    folds = document["folds"]
+    summary = document["summary"]
+    thresholds = sorted({f["threshold"] for f in folds})
+    at = "/".join(f"{t:g}" for t in thresholds) or "n/a"
+
+    main = Table(title=f"{document['name']}: leave-{document['options'].get('group_by', 'family')}-out cross-validation, {len(folds)} of {document['options']['folds']} folds", title_justify="left")
+    main.add_column("metric")
+    for f in folds:
+        main.add_column(f"fold {f['fold']['index']}", justify="right")
+    main.add_column("mean ± std", justify="right")
+    main.add_row("held out (real / fake)", *[f"{f['fold']['real']} / {f['fold']['fake']}" for f in folds], "")
+    rows = [(f"auroc_{c['key']}", "AUROC, " + (f"reals at {c['label']}, fakes as stored" if c["reals_only"] else c["label"])) for c in conds]
+    rows.append(("auroc_sizes_mean", "AUROC, mean over real sizes (objective)"))
+    rows += [(f"tpr_{c['key']}", f"fakes flagged, {c['label']}") for c in conds if not c["reals_only"]]
+    rows += [(f"fpr_{c['key']}", f"reals flagged, {c['label']}") for c in conds]
+    for key, label in rows:
+        main.add_row(label, *[_num(f["metrics"].get(key)) for f in folds], _spread(summary.get(key)))
+    tables = [main]
+
+    reals = Table(title=f"Held-out real sources: share flagged as AI at threshold {at}", title_justify="left")
+    fakes = Table(title=f"Held-out fake families: share detected at threshold {at}", title_justify="left")
+    for t, which in ((reals, conds), (fakes, [c for c in conds if not c["reals_only"]])):
+        for col, justify in (("family", "left"), ("fold", "right"), ("n", "right")):
+            t.add_column(col, justify=justify)
+        for c in which:
+            t.add_column(c["label"], justify="right")
+    for f in folds:
+        for table, groups, which in ((reals, f["real_sources"], conds), (fakes, f["fake_families"], [c for c in conds if not c["reals_only"]])):
+            for name, g in groups.items():
+                table.add_row(Text(name), str(f["fold"]["index"]), str(g["n"]), *[_num(g.get(c["key"])) for c in which])
+    tables += [t for t in (reals, fakes) if t.row_count]
+    cal = document.get("calibration")
+    if cal:
+        t = Table(
+            title=f"Leave-{document['options'].get('group_by', 'family')}-out threshold for {cal['target_fpr']:g} FPR: {cal['threshold']:.4g} (from {cal['reals']} held-out real scores, all sizes); "
+            "each fold judged at the threshold of the other folds",
+            title_justify="left",
+        )
+        t.add_column("metric")
+        for n in cal["nested"]:
+            t.add_column(f"fold {n['fold']}", justify="right")
+        t.add_column("mean ± std", justify="right")
+        t.add_row("threshold", *[f"{n['threshold']:.4g}" for n in cal["nested"]], "")
+        rows = [(f"tpr_{c['key']}", f"fakes flagged, {c['label']}") for c in conds if not c["reals_only"]]
+        rows += [(f"fpr_{c['key']}", f"reals flagged, {c['label']}") for c in conds]
+        for key, label in rows:
+            t.add_row(label, *[_num(n["metrics"].get(key)) for n in cal["nested"]], _spread(cal["nested_summary"].get(key)))
+        for key, label in (("worst_source", "worst real source"), ("worst_source_sized", f"worst real source of >= {cal['worst_source_min_n']} images")):
+            for c in conds:
+                w = cal[key].get(c["key"])
+                if w:
+                    t.add_row(f"{label}, {c['label']}", *["" for _ in cal["nested"]], Text(f"{w['fpr']:.3f} {w['source']} (n={w['n']}, fold {w['fold']})"))
+        tables.append(t)
+    errors = [e for f in folds for e in f["errors"]]
+    if errors:
+        t = Table(title="Not scored", title_justify="left")
+        t.add_column("file", overflow="fold")
+        t.add_column("reason", overflow="fold")
+        for e in errors:
+            t.add_row(display_path(e["path"]), e["error"])
+        tables.append(t)
+    return tables
+
+
+# ---------------------------------------------------------------------------- glass tune
+
+
+def _param(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def tune_table(result, metric_name: str, top: int = 5) -> Table:
+    """A study's best completed trials (``tuning.study.TuneResult``), one column per trial
+    (so that it fits a terminal however many parameters the space has); ``metric_name``
+    labels the value row."""
+    complete = sorted((r for r in result.rows if r.state == "complete"), key=lambda r: (-r.value, r.number))[:top]
+    params = sorted({k for r in complete for k in r.params})
+    table = Table(title=f"best trials of study {result.study}", title_justify="left")
+    table.add_column("", style="bold")
+    for r in complete:
+        table.add_column(f"trial {r.number}", justify="right")
+    table.add_row(metric_name, *[f"{r.value:.4f}" for r in complete])
+    table.add_row("best epoch", *[str(r.best_epoch or "") for r in complete])
+    for name in params:
+        table.add_row(name, *[_param(r.params.get(name, "")) for r in complete])
+    return table
