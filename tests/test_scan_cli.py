@@ -356,3 +356,15 @@ def test_training_options_are_the_same_set_in_train_cv_and_tune():
     shared = {s.name for s in options.MODEL + options.OPTIMISATION + options.DATA + options.RUNTIME}
     assert shared <= names("train") and shared <= names("cv") and shared <= names("tune")
     assert {"dropout", "size_aug", "warmup_epochs"} <= names("cv") & names("tune")
+
+
+def test_readme_scan_table_is_generated_from_help():
+    cogapp = pytest.importorskip("cogapp")
+    from glass_cli.cli.doc import options_table
+
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    assert options_table("scan") in readme.read_text(encoding="utf-8")
+    assert cogapp.Cog().main(["cog", "--check", str(readme)]) == 0
+    table = options_table("scan")
+    for row in ("| `--shard I/N` |", "| `--workers N` |", "| `--recursive / --no-recursive` |", "| `--max-pixels N` | Refuse images"):
+        assert row in table

@@ -18,7 +18,6 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-import click
 import typer
 from rich.console import Console
 
@@ -71,7 +70,7 @@ def reported(debug: bool = False, *, interrupted: str | Callable[[], str] = "int
     ``interrupted``: the Ctrl-C line (or a function giving it, for counts known only then)."""
     try:
         yield
-    except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+    except (typer.Exit, typer.Abort, typer.TyperException):  # usage errors: Typer reports them
         raise
     except KeyboardInterrupt:
         raise fail(interrupted() if callable(interrupted) else interrupted, EXIT_INTERRUPTED) from None
