@@ -21,6 +21,7 @@ from contextlib import contextmanager
 import typer
 from rich.console import Console
 
+EXIT_OK = 0
 EXIT_FAILED = 1
 """glass export: ONNX Runtime disagrees with torch (the other commands' 1s come from their results)."""
 EXIT_USAGE = 2

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from glass_cli.cli import options as o
-from glass_cli.cli.errors import EXIT_FAILED, err, reported
+from glass_cli.cli.errors import EXIT_FAILED, EXIT_OK, err, reported
 from glass_cli.cli.main import app
 
 EPILOG = """[bold]Examples[/bold]
@@ -85,4 +85,4 @@ def tune(
         lines.append(f"best config: {result.best_config}  (glass train --config {result.best_config})")
     lines += [f"wrote {path}" for path in result.files]
     typer.echo("\n".join(lines))
-    raise typer.Exit(EXIT_FAILED if result.best is None or result.gave_up else 0)
+    raise typer.Exit(EXIT_FAILED if result.best is None or result.gave_up else EXIT_OK)
