@@ -262,3 +262,109 @@ def test_shards_partition_the_files(tmp_path, tiny_glass):
     assert sorted(seen) == sorted(str(p) for p in d.iterdir())  # disjoint and complete
     result = scan(d, "--weights", tiny_glass, "--shard", "4/3")
     assert result.exit_code == 2 and result.stderr.strip() == "glass: error: --shard I/N needs 1 <= I <= N, got '4/3'"
+
+
+def test_bad_destination_fails_before_the_walk_and_the_model(tmp_path, photo_dir, tiny_glass, monkeypatch):
+    import glass_cli.inference.job as job
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a bad destination must fail before this")
+
+    monkeypatch.setattr(job, "iter_files", forbidden)
+    monkeypatch.setattr(job, "open_engine", forbidden)
+    cases = [
+        (["--json", photo_dir / "out.json"], f"{photo_dir / 'out.json'}: refusing to write inside the scanned folder {photo_dir}; write it elsewhere"),
+        (["--json", "-", "--csv", "-"], "only one of --json, --jsonl and --csv can write to stdout ('-')"),
+        (["--report", "-"], "--report needs a path, not '-'"),
+    ]
+    for args, message in cases:
+        result = scan(photo_dir, "--weights", tiny_glass, *args)
+        assert (result.exit_code, result.stdout, result.stderr.strip()) == (2, "", f"glass: error: {message}")
+    assert not (photo_dir / "out.json").exists()
+
+
+def test_scan_paths_from_python(tmp_path, photo_dir, tiny_glass):
+    from glass_cli.inference.job import scan_paths
+    from glass_cli.inference.scan import ScanError
+
+    out = tmp_path / "scan.jsonl"
+    job = scan_paths([photo_dir], weights=tiny_glass, threshold=0.0, jsonl=str(out), workers=1)
+    assert job.engine is None and len(job.files) == len(list(photo_dir.iterdir()))  # walked, model not loaded yet
+    results = job.run()
+    assert [r.index for r in results] == list(range(len(job.files)))
+    assert len(out.read_text().splitlines()) == len(results)
+    assert job.exit_code == (1 if any(r.flagged for r in results) else 3)
+    with pytest.raises(ScanError, match="refusing to write inside the scanned folder"):
+        scan_paths([photo_dir], weights=tiny_glass, csv=str(photo_dir / "x.csv"))
+
+
+def test_error_wrapper_one_line_exit_codes_and_debug(photo_dir, tiny_glass, monkeypatch):
+    import glass_cli.inference.job as job
+    from glass_cli.inference.engines import EngineError
+
+    def boom(*args, **kwargs):
+        raise raised
+
+    cases = [
+        (EngineError("the engine says no"), 2, "glass: error: the engine says no"),
+        (PermissionError(13, "Permission denied", "/some/file"), 2, "glass: error: /some/file: Permission denied"),
+        (KeyError("surprise"), 2, "glass: error: unexpected KeyError: 'surprise' (run again with --debug for the traceback)"),
+        (KeyboardInterrupt(), 130, "glass: error: interrupted after 0 files"),
+    ]
+    for raised, code, line in cases:
+        monkeypatch.setattr(job, "open_engine", boom)
+        result = scan(photo_dir, "--weights", tiny_glass)
+        assert (result.exit_code, result.stderr.strip()) == (code, line)
+        assert "Traceback" not in result.output
+        if code != 130:
+            debug = scan(photo_dir, "--weights", tiny_glass, "--debug")
+            assert debug.exit_code == 1 and debug.exception is raised  # --debug lets it through
+
+
+def test_cli_choices_come_from_the_library():
+    from glass_cli import config
+    from glass_cli.cli import errors, options
+    from glass_cli.evaluation import cv
+    from glass_cli.inference import engines
+    from glass_cli.outputs import report
+    from glass_cli.tuning import study
+
+    assert [m.value for m in options.Balance] == list(config.BALANCE_MODES)
+    assert [m.value for m in options.Reencode] == list(config.REENCODE_MODES)
+    assert [m.value for m in options.Precision] == list(engines.PRECISIONS)
+    assert [m.value for m in options.Engine] == list(engines.ENGINES)
+    assert [m.value for m in options.GroupBy] == list(cv.GROUP_BY)
+    assert [m.value for m in options.Metric] == list(study.METRIC_NAMES)
+    assert options.MAX_PIXELS == 250_000_000 and errors.EXIT_USAGE == report.EXIT_USAGE
+    fields = {f for f in config.TrainConfig.__dataclass_fields__}
+    assert set(options.FLAG_FIELDS.values()) <= fields
+    assert options.FLAG_FIELDS["lr_head"] == "lr_atten_class" and options.FLAG_FIELDS["cache"] == "cache_images"
+
+
+def test_training_options_are_the_same_set_in_train_cv_and_tune():
+    import click
+    import typer
+
+    from glass_cli.cli import options
+
+    command = typer.main.get_command(app)
+
+    def names(cmd):
+        sub = command.commands[cmd]
+        return {p.name for p in sub.get_params(click.Context(sub))}
+
+    shared = {s.name for s in options.MODEL + options.OPTIMISATION + options.DATA + options.RUNTIME}
+    assert shared <= names("train") and shared <= names("cv") and shared <= names("tune")
+    assert {"dropout", "size_aug", "warmup_epochs"} <= names("cv") & names("tune")
+
+
+def test_readme_scan_table_is_generated_from_help():
+    cogapp = pytest.importorskip("cogapp")
+    from glass_cli.cli.doc import options_table
+
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    assert options_table("scan") in readme.read_text(encoding="utf-8")
+    assert cogapp.Cog().main(["cog", "--check", str(readme)]) == 0
+    table = options_table("scan")
+    for row in ("| `--shard I/N` |", "| `--workers N` |", "| `--recursive / --no-recursive` |", "| `--max-pixels N` | Refuse images"):
+        assert row in table

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from glass_cli.cli import app
+from glass_cli.io import digest
 from glass_cli.models import checkpoint
 from glass_cli.preprocess.sampling import grid_size
 
@@ -39,7 +40,7 @@ def test_readme_command_scans_the_examples(tmp_path, monkeypatch):
     result = CliRunner(env={"COLUMNS": "200"}).invoke(app, ["scan", str(EXAMPLES), "--all", "--json", str(out)])
     assert result.exit_code == 1, result.output  # the AI examples are flagged
     doc = json.loads(out.read_text())
-    assert doc["model"]["id"] == checkpoint.model_id(checkpoint.default_weights())
+    assert doc["model"]["id"] == digest.model_id(checkpoint.weights_sha256(checkpoint.default_weights()))
     expected = truth()
     assert len(expected) == 8 and {Path(f["path"]).name for f in doc["files"]} == set(expected)
     for f in doc["files"]:

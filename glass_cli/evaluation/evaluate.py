@@ -16,8 +16,11 @@ stays the file as stored, with scan's score for that file.
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -27,7 +30,7 @@ from glass_cli.inference.pipeline import batched, ordered_map
 from glass_cli.io.image import LoadError, decode_image
 from glass_cli.preprocess.prepare import prepare_file
 from glass_cli.preprocess.views import Views, scale_image
-from glass_cli.training.data import Sample, encoded_bytes
+from glass_cli.training.data import Sample, assign_split, encoded_bytes, read_dataset, select
 
 
 class EvalError(ValueError):
@@ -191,3 +194,93 @@ def calibrate(records: Sequence[Record], target_fpr: float) -> dict:
     tpr = sum(p >= threshold for p in fake) / len(fake) if fake else None
     return {"threshold": threshold, "target_fpr": target_fpr, "fpr": fpr, "tpr": tpr,
             "real": len(real), "fake": len(fake)}
+
+
+_calibrate = calibrate  # run() takes a flag of the same name
+
+
+def calibrated_path(weights: str | os.PathLike) -> Path:
+    """Where a calibrated copy of ``weights`` goes by default: WEIGHTS-calibrated beside it."""
+    from glass_cli.models import checkpoint
+
+    return Path(str(checkpoint.paths_for(weights)[0]).removesuffix(".safetensors") + "-calibrated")
+
+
+def save_calibrated(model, config, calibration: dict[str, Any], weights: str | os.PathLike,
+                    out: str | os.PathLike | None = None) -> Path:
+    """Save a copy of ``model`` (loaded from ``weights`` with ``config``) whose threshold is
+    ``calibration["threshold"]``, with ``calibration`` (how it was chosen) in its config, to
+    ``out`` or ``calibrated_path(weights)``. Returns the .safetensors path. glass eval
+    --calibrate and glass cv --calibrate both save through here."""
+    from glass_cli.models import checkpoint
+
+    target = Path(out) if out is not None else calibrated_path(weights)
+    return Path(checkpoint.save(model, config.replace(threshold=calibration["threshold"], calibration=calibration), target))
+
+
+@dataclass
+class Evaluation:
+    """What ``run`` measured: the scores, their summary and, when asked, the calibration."""
+
+    data: str
+    split: str | None
+    weights: Path
+    perturbation: Perturbation
+    threshold: float
+    engine: Any
+    records: list[Record] = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
+    calibration: dict[str, Any] | None = None
+    calibrated: Path | None = None
+    """Where the calibrated copy was written."""
+
+
+def run(
+    data: str | os.PathLike,
+    *,
+    weights: str | os.PathLike | None = None,
+    split: str | None = None,
+    jpeg: int | None = None,
+    downscale: float | None = None,
+    long_side: int | None = None,
+    threshold: float | None = None,
+    val_fraction: float = 0.2,
+    device: str = "auto",
+    batch_size: int = 8,
+    workers: int = 2,
+    calibrate: bool = False,
+    target_fpr: float = 0.05,
+    calibrated_out: str | os.PathLike | None = None,
+    on_start: Callable[[int], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> Evaluation:
+    """glass eval from Python: read the labelled ``data``, keep ``split`` (data without a
+    split get scan's deterministic ``val_fraction`` hold-out, as in training), score every
+    image with ``weights`` (default: the shipped model) as scan would, summarise at
+    ``threshold`` (default: the model's) and, with ``calibrate``, save a copy whose threshold
+    keeps the false-positive rate on these reals at ``target_fpr``. ``on_start(total)`` and
+    ``on_progress(n)`` report progress. Errors: EvalError, DataError, CheckpointError,
+    EngineError, BackboneError, one line each."""
+    from glass_cli.inference.engines import TorchEngine
+    from glass_cli.models import checkpoint
+
+    if not 0.0 < val_fraction < 1.0:
+        raise EvalError(f"--val-fraction must lie in (0, 1), got {val_fraction}")
+    perturb = Perturbation(jpeg=jpeg, downscale=downscale, long_side=long_side)
+    samples = assign_split(read_dataset(data), val_fraction)
+    chosen = select(samples, split)
+    if not chosen:
+        found = sorted({s.split for s in samples if s.split})
+        raise EvalError(f"{data}: no images in split {split!r} (splits: {', '.join(found) or 'none'})")
+    weights = checkpoint.resolve_weights(weights)
+    engine = TorchEngine.from_checkpoint(weights, device=device)
+    result = Evaluation(str(data), split, weights, perturb, engine.config.threshold if threshold is None else threshold, engine)
+    if on_start is not None:
+        on_start(len(chosen))
+    result.records = predict(chosen, engine, perturb=perturb, batch_size=batch_size, workers=workers, on_progress=on_progress)
+    result.summary = summarize(result.records, result.threshold)
+    if calibrate:
+        result.calibration = _calibrate(result.records, target_fpr)
+        result.calibration.update(data=str(data), split=split, perturbation=perturb.describe(), source=str(weights))
+        result.calibrated = save_calibrated(engine.model, engine.config, result.calibration, weights, calibrated_out)
+    return result

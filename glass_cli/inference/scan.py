@@ -6,6 +6,10 @@ result with ``verdict == "error"`` and a one-line reason; it never stops the sca
 placed with a seed taken from the file's SHA-256, so a file gets the same score whatever its
 name, folder, batch or position. Provenance evidence is read from the same bytes and kept
 beside the score, never mixed into it.
+
+``scan`` takes files and an open engine. The whole of ``glass scan`` (weights, engine kind,
+shard, output destinations checked before any work, then walk, model and outputs) is
+``scan_paths`` in ``inference.job``, also importable from here.
 """
 
 from __future__ import annotations
@@ -188,3 +192,13 @@ def scan(
             if attention is not None and views.plan is not None:
                 result.crops = [CropScore(box, float(w)) for box, w in zip(views.plan.boxes, attention)]
         yield result
+
+
+def __getattr__(name: str):
+    # scan_paths and ScanJob live in inference.job, which imports the output sinks (and they
+    # import this module); resolve them on first use.
+    if name in ("scan_paths", "ScanJob"):
+        from glass_cli.inference import job
+
+        return getattr(job, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -33,25 +33,33 @@ class OutputOptions:
         return "-" in (self.json, self.jsonl, self.csv)
 
 
+def check_destinations(options: OutputOptions, scanned: Iterable[str | Path]) -> None:
+    """Refuse destinations that cannot be honoured (two outputs on stdout, '-' for a folder
+    or the HTML report, a path inside a scanned folder) with a ScanError. Cheap: call it
+    before walking the folders or loading a model."""
+    named = {"--json": options.json, "--jsonl": options.jsonl, "--csv": options.csv,
+             "--save-crops": options.save_crops, "--report": options.report}
+    if sum(v == "-" for v in named.values()) > 1:
+        raise ScanError("only one of --json, --jsonl and --csv can write to stdout ('-')")
+    for flag, dest in named.items():
+        if dest is None:
+            continue
+        if dest == "-" and flag in ("--save-crops", "--report"):
+            raise ScanError(f"{flag} needs a path, not '-'")
+        folder = inside_scanned_folder(dest, scanned)
+        if folder is not None:
+            raise ScanError(f"{dest}: refusing to write inside the scanned folder {folder}; write it elsewhere")
+
+
 class ScanOutputs:
-    """Opened before the scan (so bad destinations fail before any work), fed each result as
-    it arrives, finished with the full list."""
+    """Opened before the scan, fed each result as it arrives, finished with the full list.
+    Its destinations are checked again here (``check_destinations``); ``inference.job``
+    checks them before any work, so a bad one fails before the walk and the model load."""
 
     def __init__(self, options: OutputOptions, scanned: Iterable[str | Path], *, model: dict[str, Any],
                  decision: Decision, device: str):
         self.options, self.model, self.decision, self.device = options, model, decision, device
-        named = {"--json": options.json, "--jsonl": options.jsonl, "--csv": options.csv,
-                 "--save-crops": options.save_crops, "--report": options.report}
-        if sum(v == "-" for v in named.values()) > 1:
-            raise ScanError("only one of --json, --jsonl and --csv can write to stdout ('-')")
-        for flag, dest in named.items():
-            if dest is None:
-                continue
-            if dest == "-" and flag in ("--save-crops", "--report"):
-                raise ScanError(f"{flag} needs a path, not '-'")
-            folder = inside_scanned_folder(dest, scanned)
-            if folder is not None:
-                raise ScanError(f"{dest}: refusing to write inside the scanned folder {folder}; write it elsewhere")
+        check_destinations(options, scanned)
         self.streams = [report.RecordStream(dest, fmt) for dest, fmt in ((options.jsonl, "jsonl"), (options.csv, "csv")) if dest]
         self.html = None
         if options.report:

@@ -370,3 +370,18 @@ class Trainer:
             self._pool.shutdown(wait=True)
             self._pool = None
         self.procs.close()
+
+    @classmethod
+    def open(cls, options: dict, *, resume: bool, console=None) -> Trainer:
+        """A Trainer from TrainConfig fields (``options``: what ``glass train`` or a notebook
+        asks for). With ``resume`` the run's saved config is loaded and ``options`` may change
+        only what ``check_resume_options`` allows (the runtime options and where the run
+        lives); what they set of those is kept, the rest comes from the saved run."""
+        if not resume:
+            return cls(TrainConfig.from_dict(options), console=console)
+        if not options.get("name"):
+            raise TrainError("--resume needs the --name of the run to continue")
+        saved = load_run_config(options.get("runs_dir", "runs"), options["name"])
+        check_resume_options(saved, options)
+        return cls(TrainConfig.from_dict(options, base=saved), resume=True, console=console)
+

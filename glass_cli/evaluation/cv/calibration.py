@@ -78,6 +78,7 @@ def calibrate_checkpoint(result: CvResult, weights: str | os.PathLike, out: str 
     threshold (``calibration(...)["threshold"]``), with how it was chosen in the model's
     ``calibration`` field. ``weights`` should be a model trained by the same recipe on all
     the data: its architecture must match the folds' models. Returns (path, calibration)."""
+    from glass_cli.evaluation.evaluate import save_calibrated
     from glass_cli.models import checkpoint
 
     cal = result.calibration()
@@ -101,6 +102,4 @@ def calibrate_checkpoint(result: CvResult, weights: str | os.PathLike, out: str 
         "nested_worst_source_native": worst,
         "source": str(weights),
     }
-    target = Path(out) if out is not None else Path(str(checkpoint.paths_for(weights)[0]).removesuffix(".safetensors") + "-calibrated")
-    saved = checkpoint.save(model, config.replace(threshold=cal["threshold"], calibration=record), target)
-    return Path(saved), record
+    return save_calibrated(model, config, record, weights, out), record

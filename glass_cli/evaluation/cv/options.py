@@ -71,6 +71,14 @@ class CvOptions:
         if self.batch_size < 1 or self.workers < 0:
             raise CvError("the scoring batch size must be at least 1 and workers at least 0")
 
+    @classmethod
+    def from_plan(cls, o: dict[str, Any], target_fpr: float = 0.05) -> CvOptions:
+        """The options a cross-validation's ``plan.json`` records in its ``options`` section."""
+        return cls(
+            folds=o["folds"], real_sizes=tuple(o["real_sizes"]), jpeg=o["jpeg"], downscale=o["downscale"], target_fpr=target_fpr,
+            group_by=o["group_by"], webp=o["webp"], heldout_per_source=o["heldout_per_source"],
+        )
+
     def plan(self) -> dict[str, Any]:
         """The options that change the results (a resumed cross-validation must keep them)."""
         return {

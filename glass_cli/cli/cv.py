@@ -1,0 +1,81 @@
+"""glass cv: evaluation.cv.run_cv runs the folds (calibrate_checkpoint saves the threshold); this prints the tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from glass_cli.cli import options as o
+from glass_cli.cli.errors import err, reported
+from glass_cli.cli.main import app
+
+EPILOG = """[bold]Examples[/bold]
+
+  glass cv ../shared/data/train-v1/manifest.csv --folds 3 --epochs 8
+
+  glass cv ../shared/data/train-v1/manifest.csv --folds 3 --epochs 8 --baseline
+
+  glass cv data/manifest.csv --config recipe.json --name recipe-a --real-sizes 1024,512,256
+
+Each fold holds out whole families (the manifest's family column: generator families and camera makes / real sources), trains on every other image and scores the held-out ones as glass scan would, with the fold run's last checkpoint: reals as stored and shrunk to each --real-sizes long side, both classes re-encoded (--jpeg) and downscaled (--downscale). Writes RUNS_DIR/cv/NAME/ (cv.json, cv.png, one run per fold); running the same command again resumes it.
+
+[bold]Exit codes[/bold]: 0 every fold done; 2 usage or fatal error; 3 done, but some held-out files could not be read (listed, left out of the numbers).
+"""
+
+
+@app.command(name="cv", epilog=EPILOG)
+@o.with_options(o.CV)
+def cv_command(
+    data: Annotated[list[Path], typer.Argument(help="Manifest .csv files (or folders holding manifest.csv) with a source (or family) column; several are used together.", show_default=False)],
+    folds: Annotated[int, typer.Option(help="Number of folds; each holds out about 1/N of the fake families and of the real sources.", min=2)] = 3,
+    name: Annotated[str | None, typer.Option(help="Cross-validation name: files go to RUNS_DIR/cv/NAME. Default: arch-backbone[-kK]-Nfold.", show_default=False)] = None,
+    baseline: Annotated[bool, typer.Option("--baseline", help="Cross-validate the resize-only baseline instead of GLASS.")] = False,
+    group_by: Annotated[o.GroupBy, typer.Option(help="What each fold holds out whole: the manifest's source (gallery, repository, pipeline) or family column.")] = o.GroupBy.source,
+    webp: Annotated[int, typer.Option(help="WebP quality of the WebP re-encode condition (0: leave it out).", min=0, max=100)] = 80,
+    heldout_per_source: Annotated[int, typer.Option(help="Score at most N held-out images per source and class (0: all).", min=0)] = 0,
+    real_sizes: Annotated[str, typer.Option(metavar="N,N,...", help="Long sides at which held-out reals are also scored (never enlarged).")] = "1024,512",
+    jpeg: Annotated[int, typer.Option(help="JPEG quality of the re-encode robustness condition.", min=1, max=100)] = 75,
+    downscale: Annotated[float, typer.Option(help="Factor of the downscale robustness condition.")] = 0.5,
+    target_fpr: Annotated[float, typer.Option(help="False-positive rate on held-out reals that the leave-source-out threshold aims at.")] = 0.05,
+    calibrate: Annotated[
+        Path | None,
+        typer.Option(metavar="WEIGHTS", help="Save a copy of this checkpoint (a model of the same recipe trained on all the data) with the leave-source-out threshold."),
+    ] = None,
+    calibrated_out: o.CalibratedOut = None,
+    debug: o.Debug = False,
+    training: dict[str, Any] | None = None,
+) -> None:
+    """Leave-source-out cross-validation: train on some sources (galleries, repositories, cameras; or --group-by family), score on the others.
+
+    Prints each number per fold with its mean ± standard deviation, the false-positive rate of every held-out real source and the detection rate of every held-out fake family.
+    """
+    from glass_cli.config import TrainConfig
+    from glass_cli.evaluation.cv import FIGURE_FILE, RESULT_FILE, CvError, CvOptions, calibrate_checkpoint, run_cv, size_keys
+    from glass_cli.outputs import report
+
+    with reported(debug, interrupted="interrupted; run the same command again to resume"):
+        config = TrainConfig.from_dict(o.training_options(training, data=data, name=name, baseline=baseline))
+        options = CvOptions(
+            folds=folds, real_sizes=o.sizes(real_sizes), jpeg=jpeg, downscale=downscale, batch_size=config.batch_size,
+            workers=config.workers, device=config.device, target_fpr=target_fpr, group_by=group_by.value, webp=webp,
+            heldout_per_source=heldout_per_source,
+        )
+        if calibrate is not None and not calibrate.is_file():
+            raise CvError(f"{calibrate}: no such checkpoint (--calibrate)")
+        result = run_cv(config, options, console=err)
+        calibrated = calibrate_checkpoint(result, calibrate, calibrated_out) if calibrate is not None else None
+
+    out = Console(highlight=False)
+    for table in report.cv_tables(result.to_dict()):
+        out.print(table)
+    objective = "n/a" if result.objective is None else f"{result.objective:.4f}"
+    out.print(f"objective (mean over folds of the AUROC averaged over {', '.join(size_keys(options))}): {objective}", markup=False, soft_wrap=True)
+    out.print(f"wrote {result.root / RESULT_FILE} and {result.root / FIGURE_FILE} ({result.seconds:.0f} s)", markup=False, style="dim", soft_wrap=True)
+    if calibrated is not None:
+        path, record = calibrated
+        method = record["method"].removesuffix(" cross-validation")
+        out.print(f"threshold {record['threshold']:.6g} ({method}, target FPR {record['target_fpr']:g}) written to {path}", markup=False, soft_wrap=True)
+    raise typer.Exit(report.EXIT_UNREADABLE if result.errors else report.EXIT_CLEAN)

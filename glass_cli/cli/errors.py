@@ -1,0 +1,84 @@
+"""One place that turns what the library raises into one line on stderr and an exit code.
+
+Every command runs its library call inside ``reported(debug, interrupted=...)``:
+
+- a library error (the classes in ``LIBRARY_ERRORS``, any ValueError, an OSError) prints
+  ``glass: error: REASON`` and exits 2 (1 for an ONNX export that fails its parity check);
+- Ctrl-C prints the command's hint (how to continue) and exits 130;
+- anything else is a bug: one line naming it and asking for --debug, exit 2;
+- with ``--debug`` every error is re-raised with its traceback.
+
+Error classes are looked up in the modules already imported, so this module imports none
+of them (an exception of a module that was never imported cannot have been raised).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import typer
+from rich.console import Console
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+"""glass export: ONNX Runtime disagrees with torch (the other commands' 1s come from their results)."""
+EXIT_USAGE = 2
+"""Usage or fatal error; the same value as outputs.report.EXIT_USAGE."""
+EXIT_INTERRUPTED = 130
+"""Interrupted (128 + SIGINT), as shells report it."""
+
+LIBRARY_ERRORS: tuple[tuple[str, str, int], ...] = (
+    ("glass_cli.inference.export", "ParityError", EXIT_FAILED),
+    ("glass_cli.inference.export", "ExportError", EXIT_USAGE),
+    ("glass_cli.models.checkpoint", "CheckpointError", EXIT_USAGE),
+    ("glass_cli.inference.engines", "EngineError", EXIT_USAGE),
+    ("glass_cli.inference.scan", "ScanError", EXIT_USAGE),
+    ("glass_cli.training.trainer", "TrainError", EXIT_USAGE),
+    ("glass_cli.tuning.study", "TuneError", EXIT_USAGE),
+)
+"""(module, class, exit code), the first match wins. The library's other error classes
+(DataError, EvalError, CvError, SpaceError, BackboneError) are ValueErrors."""
+
+err = Console(stderr=True, highlight=False)
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
+    """Print ``glass: error: MESSAGE`` on stderr and return the Exit to raise."""
+    err.print(f"[bold red]glass: error:[/bold red] {message}", markup=True, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def classify(exc: BaseException) -> tuple[str, int] | None:
+    """(one-line message, exit code) for an error the library raises on purpose; None for a bug."""
+    for module, name, code in LIBRARY_ERRORS:
+        cls = getattr(sys.modules.get(module), name, None)
+        if cls is not None and isinstance(exc, cls):
+            return str(exc), code
+    if isinstance(exc, OSError):
+        if exc.filename:
+            return f"{exc.filename}: {exc.strerror or exc}", EXIT_USAGE
+        return str(exc), EXIT_USAGE
+    if isinstance(exc, ValueError):
+        return str(exc), EXIT_USAGE
+    return None
+
+
+@contextmanager
+def reported(debug: bool = False, *, interrupted: str | Callable[[], str] = "interrupted") -> Iterator[None]:
+    """Run a command's library call; map what it raises as the module docstring says.
+    ``interrupted``: the Ctrl-C line (or a function giving it, for counts known only then)."""
+    try:
+        yield
+    except (typer.Exit, typer.Abort, typer.TyperException):  # usage errors: Typer reports them
+        raise
+    except KeyboardInterrupt:
+        raise fail(interrupted() if callable(interrupted) else interrupted, EXIT_INTERRUPTED) from None
+    except Exception as exc:
+        if debug:
+            raise
+        known = classify(exc)
+        if known is not None:
+            raise fail(*known) from None
+        raise fail(f"unexpected {type(exc).__name__}: {exc} (run again with --debug for the traceback)") from None

@@ -1,0 +1,55 @@
+"""glass export: inference.export.export writes and verifies the file; this prints what it wrote."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from glass_cli.cli import options as o
+from glass_cli.cli.errors import reported
+from glass_cli.cli.main import app
+
+EPILOG = """[bold]Examples[/bold]
+
+  glass export --onnx --weights model.safetensors -o model.onnx
+
+  glass export --onnx --weights model.safetensors --fp16 -o model.fp16.onnx
+
+  glass scan ./photos --model model.onnx
+
+[bold]Exit codes[/bold]: 0 exported and verified; 1 ONNX Runtime disagrees with torch beyond the tolerance (nothing written); 2 usage or fatal error.
+"""
+
+
+@app.command(epilog=EPILOG)
+def export(
+    onnx: Annotated[bool, typer.Option("--onnx", help="Export to ONNX (the only format so far; required).")] = False,
+    weights: Annotated[
+        Path | None,
+        typer.Option("--weights", "--model", help="Checkpoint to export. Default: the shipped model, or $GLASS_WEIGHTS."),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Where to write the .onnx file. Default: NAME.onnx in the current folder."),
+    ] = None,
+    fp16: Annotated[bool, typer.Option("--fp16", help="Half-precision weights and compute (inputs/outputs stay float32).")] = False,
+    opset: Annotated[int, typer.Option(help="ONNX opset version (18 or newer).")] = 18,
+    debug: o.Debug = False,
+) -> None:
+    """Export a checkpoint to one self-contained ONNX file for [bold]glass scan --model FILE.onnx[/bold].
+
+    Batch size and number of crops stay dynamic; the model config travels in the file's metadata. The export is checked with onnx.checker and compared with torch in ONNX Runtime before it is written.
+    """
+    from glass_cli.inference.export import ExportError, default_output
+    from glass_cli.inference.export import export as run_export
+    from glass_cli.models import checkpoint
+
+    with reported(debug):
+        if not onnx:
+            raise ExportError("name the export format: --onnx (the only one so far)")
+        weights = checkpoint.resolve_weights(weights)
+        result = run_export(weights, output or default_output(weights, fp16), fp16=fp16, opset=opset)
+    typer.echo(f"wrote {result.path}: {result.config.describe()}, {result.precision}, opset {result.opset}, {result.nbytes / 1e6:.1f} MB")
+    typer.echo(f"onnx.checker passed; {result.describe_checks()}")

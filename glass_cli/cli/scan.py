@@ -1,0 +1,102 @@
+"""glass scan: inference.job.scan_paths does the work; this renders the tables and summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from glass_cli.cli import options as o
+from glass_cli.cli.errors import err, reported
+from glass_cli.cli.main import app
+
+EPILOG = """[bold]Examples[/bold]
+
+  glass scan ./photos --threshold 0.7
+
+  glass scan ./inbox --json report.json --report report.html --save-crops crops/
+
+  glass scan ./inbox --uncertain 0.4:0.6 --jsonl - | jq 'select(.verdict != "real")'
+
+  glass scan ./photos --model model.onnx    (ONNX Runtime; no torch at scan time)
+
+[bold]Exit codes[/bold]: 0 nothing flagged; 1 at least one file flagged as AI or uncertain; 2 usage or fatal error; 3 nothing flagged but some files could not be scanned.
+"""
+
+
+@app.command(epilog=EPILOG)
+def scan(
+    paths: Annotated[list[Path], typer.Argument(help="Image files and/or folders to scan.", show_default=False)],
+    threshold: Annotated[
+        float | None,
+        typer.Option(help="Flag a file when P(AI) >= this. Default: the model's own threshold.", min=0.0, max=1.0),
+    ] = None,
+    uncertain: Annotated[
+        str | None, typer.Option(metavar="LOW:HIGH", help="Report P(AI) in [LOW, HIGH) as 'uncertain', e.g. 0.4:0.6.")
+    ] = None,
+    weights: Annotated[
+        Path | None,
+        typer.Option(
+            "--weights",
+            "--model",
+            help="Model: a checkpoint (.safetensors + .json) or an export from glass export --onnx (.onnx). "
+            "Default: the shipped model, or $GLASS_WEIGHTS.",
+        ),
+    ] = None,
+    json_out: Annotated[str | None, typer.Option("--json", help="One JSON document with every file's record ('-' = stdout).")] = None,
+    jsonl_out: Annotated[str | None, typer.Option("--jsonl", help="One JSON record per line, written as files finish ('-' = stdout).")] = None,
+    csv_out: Annotated[str | None, typer.Option("--csv", help="One CSV row per file, written as files finish ('-' = stdout).")] = None,
+    save_crops: Annotated[str | None, typer.Option(metavar="DIR", help="Save flagged files' crops and attention overlay as PNG.")] = None,
+    report_html: Annotated[str | None, typer.Option("--report", metavar="FILE.html", help="Write a self-contained HTML report.")] = None,
+    device: o.DeviceOption = o.Device.auto,
+    precision: Annotated[
+        o.Precision, typer.Option(help="Torch engine arithmetic: auto = fp32; bf16/fp16 autocast on CUDA only.")
+    ] = o.Precision.auto,
+    engine_name: Annotated[
+        o.Engine,
+        typer.Option("--engine", help="torch for checkpoints, onnx (ONNX Runtime) for .onnx files; auto picks by suffix."),
+    ] = o.Engine.auto,
+    batch_size: Annotated[int, typer.Option(help="Images per model call, across files.", min=1)] = 8,
+    workers: Annotated[
+        int | None, typer.Option(help="Threads reading and decoding files ahead of the model. Default: one per CPU core.", min=1)
+    ] = None,
+    shard: Annotated[
+        str | None, typer.Option(metavar="I/N", help="Scan only shard I of N (stable split by path) to spread a corpus over N machines.")
+    ] = None,
+    recursive: Annotated[bool, typer.Option("--recursive/--no-recursive", help="Descend into sub-folders.")] = True,
+    show_all: Annotated[bool, typer.Option("--all", help="List every scanned file, not only the flagged ones.")] = False,
+    max_pixels: Annotated[
+        int, typer.Option(help="Refuse images with more pixels than this (decompression bombs).", min=1)
+    ] = o.MAX_PIXELS,
+    debug: o.Debug = False,
+) -> None:
+    """Scan images and flag the ones made by generative AI.
+
+    Prints a table of the flagged files with P(AI), the crops the model attended to most and the provenance evidence found in the file, then a summary line. Never writes inside the scanned folders.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from glass_cli.inference.job import scan_paths
+    from glass_cli.outputs import report
+
+    out = err if "-" in (json_out, jsonl_out, csv_out) else Console(highlight=False)
+    job = None
+    with reported(debug, interrupted=lambda: f"interrupted after {len(job.results) if job else 0} files"):
+        job = scan_paths(paths, weights=weights, engine=engine_name.value, device=device.value, precision=precision.value,
+                         threshold=threshold, uncertain=o.band(uncertain), batch_size=batch_size, workers=workers, shard=shard,
+                         recursive=recursive, max_pixels=max_pixels, json=json_out, jsonl=jsonl_out, csv=csv_out,
+                         save_crops=save_crops, report_html=report_html)
+        columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        with job.open(), Progress(*columns, console=err, transient=True) as progress:
+            task = progress.add_task("scanning", total=len(job.files))
+            for _ in job:
+                progress.advance(task)
+
+    for table in (report.results_table(job.results, show_all=show_all), report.errors_table(job.results)):
+        if table is not None:
+            out.print(table)
+    out.print(report.summary_line(job.results, job.decision.threshold), markup=False)
+    out.print(f"model: {job.engine.config.describe()} ({job.model['id']}), device: {job.device}", markup=False, style="dim", soft_wrap=True)
+    raise typer.Exit(job.exit_code)
