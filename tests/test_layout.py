@@ -8,21 +8,12 @@ import importlib
 import pytest
 
 MOVED = {
-    "glass_cli.training.data": {
-        "glass_cli.training.datasets": ["DataError", "Sample", "CLASS_NAMES", "read_dataset", "assign_split", "select", "epoch_order"],
-        "glass_cli.training.augment": ["Augment", "augment_for", "encoded_bytes", "jpeg_bytes", "rescale_long_side", "sample_rng"],
-    },
     "glass_cli.training.trainer": {
         "glass_cli.training.errors": ["TrainError"],
         "glass_cli.training.state": ["check_resume_options", "load_run_config", "run_state", "STATE_FILE"],
         "glass_cli.training.schedule": ["lr_factor"],
         "glass_cli.training.runfiles": ["EpochResult", "run_dir"],
         "glass_cli.training.inputs": ["read_splits", "build_model"],
-    },
-    "glass_cli.outputs.report": {
-        "glass_cli.outputs.records": ["counts", "display_path", "format_box", "summary_line", "exit_code", "write_json",
-                                      "eval_document", "json_document", "RecordStream", "EXIT_FLAGGED"],
-        "glass_cli.outputs.tables": ["results_table", "errors_table", "eval_tables", "cv_tables", "tune_table"],
     },
     "glass_cli.evaluation.cv": {
         "glass_cli.evaluation.cv.run": ["run_cv", "CvResult", "FoldResult", "cv_root"],

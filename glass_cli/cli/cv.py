@@ -54,7 +54,7 @@ def cv_command(
     """
     from glass_cli.config import TrainConfig
     from glass_cli.evaluation.cv import FIGURE_FILE, RESULT_FILE, CvError, CvOptions, calibrate_checkpoint, run_cv, size_keys
-    from glass_cli.outputs import report
+    from glass_cli.outputs import records, tables
 
     with reported(debug, interrupted="interrupted; run the same command again to resume"):
         config = TrainConfig.from_dict(o.training_options(training, data=data, name=name, baseline=baseline))
@@ -69,7 +69,7 @@ def cv_command(
         calibrated = calibrate_checkpoint(result, calibrate, calibrated_out) if calibrate is not None else None
 
     out = Console(highlight=False)
-    for table in report.cv_tables(result.to_dict()):
+    for table in tables.cv_tables(result.to_dict()):
         out.print(table)
     objective = "n/a" if result.objective is None else f"{result.objective:.4f}"
     out.print(f"objective (mean over folds of the AUROC averaged over {', '.join(size_keys(options))}): {objective}", markup=False, soft_wrap=True)
@@ -78,4 +78,4 @@ def cv_command(
         path, record = calibrated
         method = record["method"].removesuffix(" cross-validation")
         out.print(f"threshold {record['threshold']:.6g} ({method}, target FPR {record['target_fpr']:g}) written to {path}", markup=False, soft_wrap=True)
-    raise typer.Exit(report.EXIT_UNREADABLE if result.errors else report.EXIT_CLEAN)
+    raise typer.Exit(records.EXIT_UNREADABLE if result.errors else records.EXIT_CLEAN)

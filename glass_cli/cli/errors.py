@@ -21,16 +21,10 @@ from contextlib import contextmanager
 import typer
 from rich.console import Console
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-"""glass export: ONNX Runtime disagrees with torch (the other commands' 1s come from their results)."""
-EXIT_USAGE = 2
-"""Usage or fatal error; the same value as outputs.report.EXIT_USAGE."""
-EXIT_INTERRUPTED = 130
-"""Interrupted (128 + SIGINT), as shells report it."""
+from glass_cli.outputs.exit_codes import EXIT_FLAGGED, EXIT_INTERRUPTED, EXIT_USAGE
 
 LIBRARY_ERRORS: tuple[tuple[str, str, int], ...] = (
-    ("glass_cli.inference.export", "ParityError", EXIT_FAILED),
+    ("glass_cli.inference.export", "ParityError", EXIT_FLAGGED),
     ("glass_cli.inference.export", "ExportError", EXIT_USAGE),
     ("glass_cli.models.checkpoint", "CheckpointError", EXIT_USAGE),
     ("glass_cli.inference.engines", "EngineError", EXIT_USAGE),

@@ -57,7 +57,7 @@ def eval_command(
 
     from glass_cli.evaluation import evaluate
     from glass_cli.models import checkpoint
-    from glass_cli.outputs import report
+    from glass_cli.outputs import records, tables
 
     out = err if json_out == "-" else Console(highlight=False)
     with reported(debug), Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
@@ -68,16 +68,16 @@ def eval_command(
                            on_progress=lambda n: progress.advance(progress.task_ids[-1], n))
 
     title = f"{data}" + (f", split {split}" if split else "") + f": {run.perturbation.describe()}, threshold {run.threshold:g}"
-    for table in report.eval_tables(run.summary, title):
+    for table in tables.eval_tables(run.summary, title):
         out.print(table)
     out.print(f"model: {run.engine.config.describe()} ({run.weights}), device: {run.engine.device}", markup=False, style="dim")
     if json_out:
-        document = report.eval_document(run.summary, run.records, model=checkpoint.describe_file(run.weights), data=str(data), split=split,
+        document = records.eval_document(run.summary, run.records, model=checkpoint.describe_file(run.weights), data=str(data), split=split,
                                         perturbation=run.perturbation.to_dict(), device=run.engine.device)
-        report.write_json(document, json_out)
+        records.write_json(document, json_out)
     if run.calibration is not None:
         cal = run.calibration
         tpr = "n/a" if cal["tpr"] is None else f"{cal['tpr']:.3f}"
         out.print(f"calibrated threshold {cal['threshold']:.6g}: FPR {cal['fpr']:.3f} on {cal['real']} real images (target {target_fpr:g}), "
                   f"TPR {tpr} on {cal['fake']} AI images; written to {run.calibrated}", markup=False, soft_wrap=True)
-    raise typer.Exit(report.EXIT_UNREADABLE if run.summary["errors"] else report.EXIT_CLEAN)
+    raise typer.Exit(records.EXIT_UNREADABLE if run.summary["errors"] else records.EXIT_CLEAN)

@@ -79,7 +79,7 @@ def scan(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from glass_cli.inference.job import scan_paths
-    from glass_cli.outputs import report
+    from glass_cli.outputs import records, tables
 
     out = err if "-" in (json_out, jsonl_out, csv_out) else Console(highlight=False)
     job = None
@@ -94,9 +94,9 @@ def scan(
             for _ in job:
                 progress.advance(task)
 
-    for table in (report.results_table(job.results, show_all=show_all), report.errors_table(job.results)):
+    for table in (tables.results_table(job.results, show_all=show_all), tables.errors_table(job.results)):
         if table is not None:
             out.print(table)
-    out.print(report.summary_line(job.results, job.decision.threshold), markup=False)
+    out.print(records.summary_line(job.results, job.decision.threshold), markup=False)
     out.print(f"model: {job.engine.config.describe()} ({job.model['id']}), device: {job.device}", markup=False, style="dim", soft_wrap=True)
     raise typer.Exit(job.exit_code)

@@ -9,8 +9,9 @@ import typer
 from rich.console import Console
 
 from glass_cli.cli import options as o
-from glass_cli.cli.errors import EXIT_FAILED, EXIT_OK, err, reported
+from glass_cli.cli.errors import err, reported
 from glass_cli.cli.main import app
+from glass_cli.outputs.exit_codes import EXIT_CLEAN, EXIT_FLAGGED
 
 EPILOG = """[bold]Examples[/bold]
 
@@ -85,4 +86,4 @@ def tune(
         lines.append(f"best config: {result.best_config}  (glass train --config {result.best_config})")
     lines += [f"wrote {path}" for path in result.files]
     typer.echo("\n".join(lines))
-    raise typer.Exit(EXIT_FAILED if result.best is None or result.gave_up else EXIT_OK)
+    raise typer.Exit(EXIT_FLAGGED if result.best is None or result.gave_up else EXIT_CLEAN)

@@ -30,7 +30,8 @@ from glass_cli.inference.pipeline import batched, ordered_map
 from glass_cli.io.image import LoadError, decode_image
 from glass_cli.preprocess.prepare import prepare_file
 from glass_cli.preprocess.views import Views, scale_image
-from glass_cli.training.data import Sample, assign_split, encoded_bytes, read_dataset, select
+from glass_cli.training.augment import encoded_bytes
+from glass_cli.training.datasets import Sample, assign_split, read_dataset, select
 
 
 class EvalError(ValueError):

@@ -27,7 +27,7 @@ from glass_cli.inference.scan import Decision, ScanError, ScanResult, default_wo
 from glass_cli.io.image import DEFAULT_MAX_PIXELS
 from glass_cli.io.walk import iter_files, parse_shard, shard_files
 from glass_cli.models import checkpoint
-from glass_cli.outputs import report
+from glass_cli.outputs import records
 from glass_cli.outputs.sinks import OutputOptions, ScanOutputs, check_destinations
 
 
@@ -80,8 +80,8 @@ class ScanJob:
 
     @property
     def exit_code(self) -> int:
-        """glass scan's exit code for the results so far (outputs.report.exit_code)."""
-        return report.exit_code(self.results)
+        """glass scan's exit code for the results so far (outputs.records.exit_code)."""
+        return records.exit_code(self.results)
 
     def close(self) -> None:
         if self._sinks is not None:

@@ -16,7 +16,7 @@ from glass_cli import __version__
 from glass_cli.inference.scan import VERDICT_ERROR, ScanResult
 from glass_cli.io import atomic
 from glass_cli.outputs.pictures import thumbnail_jpeg
-from glass_cli.outputs.report import counts, display_path, format_box, summary_line
+from glass_cli.outputs.records import counts, display_path, format_box, summary_line
 
 _CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}

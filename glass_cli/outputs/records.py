@@ -18,14 +18,7 @@ from glass_cli import __version__
 from glass_cli.inference.scan import ScanResult
 from glass_cli.io import atomic
 from glass_cli.io.evidence import declares_ai, summary
-
-EXIT_CLEAN = 0
-"""Every file scanned, none flagged or uncertain."""
-EXIT_FLAGGED = 1
-"""At least one file flagged as AI-generated or in the uncertain band."""
-EXIT_UNREADABLE = 3
-"""Nothing flagged, but some files could not be scanned: they have no verdict."""
-# 2 is the usage error of the command line (bad arguments, no model, a fatal error).
+from glass_cli.outputs.exit_codes import EXIT_CLEAN, EXIT_FLAGGED, EXIT_UNREADABLE
 
 SCHEMA_VERSION = 1
 

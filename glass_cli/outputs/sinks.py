@@ -11,7 +11,7 @@ from typing import Any
 from glass_cli.inference.scan import VERDICT_AI, VERDICT_UNCERTAIN, Decision, ScanError, ScanResult
 from glass_cli.io.walk import inside_scanned_folder
 from glass_cli.outputs import pictures as explain
-from glass_cli.outputs import report
+from glass_cli.outputs import records
 from glass_cli.outputs.html import HtmlReport
 
 
@@ -60,7 +60,7 @@ class ScanOutputs:
                  decision: Decision, device: str):
         self.options, self.model, self.decision, self.device = options, model, decision, device
         check_destinations(options, scanned)
-        self.streams = [report.RecordStream(dest, fmt) for dest, fmt in ((options.jsonl, "jsonl"), (options.csv, "csv")) if dest]
+        self.streams = [records.RecordStream(dest, fmt) for dest, fmt in ((options.jsonl, "jsonl"), (options.csv, "csv")) if dest]
         self.html = None
         if options.report:
             self.html = HtmlReport(model=self._model_name(), threshold=decision.threshold, uncertain=decision.uncertain)
@@ -88,9 +88,9 @@ class ScanOutputs:
         if self.html is not None:
             self.html.write(self.options.report)
         if self.options.json:
-            doc = report.json_document(results, model=self.model, threshold=self.decision.threshold,
+            doc = records.json_document(results, model=self.model, threshold=self.decision.threshold,
                                        uncertain=self.decision.uncertain, device=self.device)
-            report.write_json(doc, self.options.json)
+            records.write_json(doc, self.options.json)
 
     def close(self) -> None:
         for stream in self.streams:
