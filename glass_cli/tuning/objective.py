@@ -31,14 +31,23 @@ class Objective:
             self.console.print(text, markup=False, highlight=False, soft_wrap=True)
 
     def __call__(self, trial) -> float:
-        from glass_cli.training.trainer import Trainer, TrainError
-
         self.number, self.outcome = trial.number, None
         trial.set_user_attr("worker", self.worker)
         params = self.space.suggest(trial)
         config = TrainConfig.from_dict({**params, "name": f"trial-{trial.number:04d}"}, self.base)
-        if self.opts.metric == "cv":
-            return self._cross_validate(trial, params, config)
+        run = self._cross_validate if self.opts.metric == "cv" else self._train
+        try:
+            return run(trial, params, config)
+        except optuna.TrialPruned:
+            raise
+        except BaseException as exc:  # interrupted or failed: say so on the trial, then let it end
+            self._record_failure(trial, exc)
+            raise
+
+    def _train(self, trial, params: dict[str, Any], config: TrainConfig) -> float:
+        """One trial as a training run: the pruner sees the best score after every epoch."""
+        from glass_cli.training.trainer import Trainer, TrainError
+
         run = Path(config.runs_dir) / config.name
         if run.exists():  # left by an earlier study of the same name whose storage was deleted
             shutil.rmtree(run)
@@ -63,11 +72,6 @@ class Objective:
                     self.outcome = "pruned"
                     self._say(f"trial {trial.number}: pruned after epoch {result.epoch} (best {metric} {best:.4f})")
                     raise optuna.TrialPruned(f"pruned after epoch {result.epoch}")
-        except optuna.TrialPruned:
-            raise
-        except BaseException as exc:
-            self._record_failure(trial, exc)
-            raise
         finally:
             if trainer is not None:
                 trainer.close()
@@ -121,11 +125,6 @@ class Objective:
 
         try:
             result = run_cv(config, options, console=self.console, on_fold=on_fold)
-        except optuna.TrialPruned:
-            raise
-        except BaseException as exc:
-            self._record_failure(trial, exc)
-            raise
         finally:
             self._tidy_cv(root)
         self.outcome = "complete"
