@@ -28,7 +28,7 @@ def test_default_weights_are_found_and_described():
     assert path is not None and path.resolve() == (ROOT / "weights" / "glass-default.safetensors").resolve()
     config = checkpoint.read_config(path)
     assert config.describe() == "glass tf_efficientnet_lite0 K=2 S=224 scales 1,2"
-    assert config.calibration["method"] == "leave-family-out cross-validation" and config.threshold == config.calibration["threshold"]
+    assert config.calibration["method"] == "leave-source-out cross-validation" and config.threshold == config.calibration["threshold"]
     assert path.stat().st_size + path.with_suffix(".json").stat().st_size < 60 * 2**20
     assert (ROOT / "weights" / "MODEL_CARD.md").is_file() and (ROOT / "weights" / "NOTICE").is_file()
 
