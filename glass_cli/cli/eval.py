@@ -53,19 +53,18 @@ def eval_command(
 
     Images are prepared exactly as glass scan prepares them, so each file gets scan's score.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from glass_cli.evaluation import evaluate
     from glass_cli.models import checkpoint
     from glass_cli.outputs import records, tables
+    from glass_cli.outputs.progress import progress
 
     out = err if json_out == "-" else Console(highlight=False)
-    with reported(debug), Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                                   console=err, transient=True) as progress:
+    with reported(debug), progress(err, info=False, elapsed=False) as bar:
         run = evaluate.run(data, weights=weights, split=split, jpeg=jpeg, downscale=downscale, long_side=long_side, threshold=threshold,
                            val_fraction=val_fraction, device=device.value, batch_size=batch_size, workers=workers, calibrate=calibrate,
-                           target_fpr=target_fpr, calibrated_out=calibrated_out, on_start=lambda n: progress.add_task("evaluating", total=n),
-                           on_progress=lambda n: progress.advance(progress.task_ids[-1], n))
+                           target_fpr=target_fpr, calibrated_out=calibrated_out,
+                           on_start=(lambda n: bar.add_task("evaluating", total=n)) if bar else None,
+                           on_progress=(lambda n: bar.advance(bar.task_ids[-1], n)) if bar else None)
 
     title = f"{data}" + (f", split {split}" if split else "") + f": {run.perturbation.describe()}, threshold {run.threshold:g}"
     for table in tables.eval_tables(run.summary, title):

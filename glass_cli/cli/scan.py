@@ -76,10 +76,9 @@ def scan(
 
     Prints a table of the flagged files with P(AI), the crops the model attended to most and the provenance evidence found in the file, then a summary line. Never writes inside the scanned folders.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from glass_cli.inference.job import scan_paths
     from glass_cli.outputs import records, tables
+    from glass_cli.outputs.progress import progress
 
     out = err if "-" in (json_out, jsonl_out, csv_out) else Console(highlight=False)
     job = None
@@ -88,11 +87,11 @@ def scan(
                          threshold=threshold, uncertain=o.band(uncertain), batch_size=batch_size, workers=workers, shard=shard,
                          recursive=recursive, max_pixels=max_pixels, json=json_out, jsonl=jsonl_out, csv=csv_out,
                          save_crops=save_crops, report_html=report_html)
-        columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-        with job.open(), Progress(*columns, console=err, transient=True) as progress:
-            task = progress.add_task("scanning", total=len(job.files))
+        with job.open(), progress(err, info=False, elapsed=False) as bar:
+            task = bar.add_task("scanning", total=len(job.files)) if bar else None
             for _ in job:
-                progress.advance(task)
+                if bar:
+                    bar.advance(task)
 
     for table in (tables.results_table(job.results, show_all=show_all), tables.errors_table(job.results)):
         if table is not None:
