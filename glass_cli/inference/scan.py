@@ -193,12 +193,3 @@ def scan(
                 result.crops = [CropScore(box, float(w)) for box, w in zip(views.plan.boxes, attention)]
         yield result
 
-
-def __getattr__(name: str):
-    # scan_paths and ScanJob live in inference.job, which imports the output sinks (and they
-    # import this module); resolve them on first use.
-    if name in ("scan_paths", "ScanJob"):
-        from glass_cli.inference import job
-
-        return getattr(job, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
