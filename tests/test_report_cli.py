@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from glass_cli.io import image as image_io
+
 from .conftest import noise_image
 from .provenance import c2pa_signed_jpeg, jpeg_with_xmp, png_bomb, png_with_text
 from .test_scan_cli import scan, tree_state
@@ -157,16 +159,17 @@ def test_extended_bad_input_corpus(tmp_path, tiny_glass, monkeypatch):
     noise_image(64, 64, 2).save(d / "locked.jpg")
     (d / "folder.jpg").mkdir()
     noise_image(64, 64, 3).save(d / "vanishing.jpg")
-    real_read = Path.read_bytes
+    real_open = image_io._open_readonly
 
-    def hostile_read(self):
-        if self.name == "locked.jpg":
-            raise PermissionError(13, "Permission denied", str(self))
-        if self.name == "vanishing.jpg":
-            self.unlink()  # deleted between the walk and the read
-        return real_read(self)
+    def hostile_open(path):
+        path = Path(path)
+        if path.name == "locked.jpg":
+            raise PermissionError(13, "Permission denied", str(path))
+        if path.name == "vanishing.jpg":
+            path.unlink()  # deleted between the walk and the read
+        return real_open(path)
 
-    monkeypatch.setattr(Path, "read_bytes", hostile_read)
+    monkeypatch.setattr(image_io, "_open_readonly", hostile_open)
     out = tmp_path / "r.json"
     result = scan(d, "--weights", tiny_glass, "--threshold", "1", "--all", "--json", out, "--report", tmp_path / "r.html")
     assert result.exit_code == 3, result.output

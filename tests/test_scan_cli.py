@@ -15,6 +15,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from glass_cli.cli import app
+from glass_cli.io import image as image_io
 
 from .conftest import noise_image
 
@@ -127,14 +128,14 @@ def _bad_corpus(d: Path) -> dict[str, str | None]:
 def test_bad_input_corpus_every_file_a_row(tmp_path, tiny_glass, monkeypatch):
     d = tmp_path / "bad"
     expected = _bad_corpus(d)
-    real_read = Path.read_bytes
+    real_open = image_io._open_readonly
 
-    def guarded(self):
-        if self.name == "locked.png":  # tests run as root, where chmod 000 does not stop reads
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_read(self)
+    def guarded(path):
+        if Path(path).name == "locked.png":  # tests run as root, where chmod 000 does not stop reads
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path)
 
-    monkeypatch.setattr(Path, "read_bytes", guarded)
+    monkeypatch.setattr(image_io, "_open_readonly", guarded)
     result, doc = scan_json(tmp_path, d, "--weights", tiny_glass, "--threshold", "1")
     assert result.exit_code == 3, result.output  # nothing flagged, some files unreadable
     got = {Path(f["path"]).name: f for f in doc["files"]}

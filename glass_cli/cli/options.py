@@ -28,7 +28,8 @@ import typer
 from glass_cli.config import BALANCE_MODES, REENCODE_MODES, TrainConfig
 from glass_cli.evaluation.cv import GROUP_BY
 from glass_cli.inference.engines import ENGINES, PRECISIONS
-from glass_cli.io.image import DEFAULT_MAX_PIXELS
+from glass_cli.inference.scan import DEFAULT_FILE_TIMEOUT
+from glass_cli.io.image import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 TUNE_METRICS: tuple[str, ...] = ("accuracy", "auroc", "cv")
@@ -50,6 +51,8 @@ GroupBy = choices("GroupBy", GROUP_BY)
 Metric = choices("Metric", TUNE_METRICS)
 
 MAX_PIXELS = DEFAULT_MAX_PIXELS
+MAX_BYTES = f"{DEFAULT_MAX_BYTES >> 30}G"
+FILE_TIMEOUT = DEFAULT_FILE_TIMEOUT
 
 # Options that several commands declare the same way.
 Debug = Annotated[bool, typer.Option("--debug", help="Show full tracebacks for fatal errors.")]
@@ -68,6 +71,22 @@ def sizes(text: str) -> tuple[int, ...]:
     if not values:
         raise typer.BadParameter("name at least one long side, e.g. 1024,512")
     return values
+
+
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def byte_size(text: str) -> int:
+    """'512M' -> 536870912 (K, M, G, T are powers of 1024; a bare number is bytes), for --max-bytes."""
+    cleaned = text.strip().upper().removesuffix("IB").removesuffix("B")
+    number, unit = (cleaned[:-1], cleaned[-1]) if cleaned and cleaned[-1] in _UNITS else (cleaned, "")
+    try:
+        value = int(float(number) * _UNITS[unit])
+    except ValueError:
+        raise typer.BadParameter(f"expected a size such as 512M or 2G, got {text!r}") from None
+    if value < 1:
+        raise typer.BadParameter(f"must be at least 1 byte, got {text!r}")
+    return value
 
 
 def band(text: str | None) -> tuple[float, float] | None:

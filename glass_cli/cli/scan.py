@@ -70,6 +70,12 @@ def scan(
     max_pixels: Annotated[
         int, typer.Option(help="Refuse images with more pixels than this (decompression bombs).", min=1)
     ] = o.MAX_PIXELS,
+    max_bytes: Annotated[
+        int, typer.Option(metavar="SIZE", parser=o.byte_size, help="Refuse files larger than this without reading them (512M, 2G; K/M/G are powers of 1024).")
+    ] = o.MAX_BYTES,
+    file_timeout: Annotated[
+        float, typer.Option(metavar="SECONDS", help="Give up on a file still being read or decoded after this long; 0 = no limit.", min=0)
+    ] = o.FILE_TIMEOUT,
     debug: o.Debug = False,
 ) -> None:
     """Scan images and flag the ones made by generative AI.
@@ -85,7 +91,8 @@ def scan(
     with reported(debug, interrupted=lambda: f"interrupted after {len(job.results) if job else 0} files"):
         job = scan_paths(paths, weights=weights, engine=engine_name.value, device=device.value, precision=precision.value,
                          threshold=threshold, uncertain=o.band(uncertain), batch_size=batch_size, workers=workers, shard=shard,
-                         recursive=recursive, max_pixels=max_pixels, json=json_out, jsonl=jsonl_out, csv=csv_out,
+                         recursive=recursive, max_pixels=max_pixels, max_bytes=max_bytes,
+                         file_timeout=file_timeout or None, json=json_out, jsonl=jsonl_out, csv=csv_out,
                          save_crops=save_crops, report_html=report_html)
         with job.open(), progress(err, info=False, elapsed=False) as bar:
             task = bar.add_task("scanning", total=len(job.files)) if bar else None

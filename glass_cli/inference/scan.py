@@ -25,7 +25,7 @@ from PIL import Image
 from glass_cli.inference.pipeline import batched, ordered_map
 from glass_cli.io.digest import usable_cores
 from glass_cli.io.evidence import Finding, read_evidence
-from glass_cli.io.image import DEFAULT_MAX_PIXELS, LoadError, read_bytes
+from glass_cli.io.image import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, LoadError, read_bytes
 from glass_cli.io.walk import WalkError
 from glass_cli.preprocess.prepare import prepare_bytes
 from glass_cli.preprocess.views import Views, scale_image
@@ -34,6 +34,10 @@ VERDICT_AI = "ai"
 VERDICT_REAL = "real"
 VERDICT_UNCERTAIN = "uncertain"
 VERDICT_ERROR = "error"
+
+DEFAULT_FILE_TIMEOUT = 120.0
+"""Seconds one file may take to be read, hashed, decoded and cut into views before scan
+gives up on it (a 250 MP PNG takes about 20 s on a slow 2-core machine)."""
 
 PREVIEW_SIDE = 1024
 """Long side of the downscaled copy kept for overlays and report thumbnails."""
@@ -123,10 +127,10 @@ def _explanation(image: Image.Image, boxes) -> Explanation:
     return Explanation(preview, scale, [image.crop(b) for b in boxes])
 
 
-def _prepare(path: Path, config, max_pixels: int, explain: bool) -> tuple[ScanResult, Views | None]:
+def _prepare(path: Path, config, max_pixels: int, max_bytes: int, explain: bool) -> tuple[ScanResult, Views | None]:
     result = ScanResult(path=str(path), verdict=VERDICT_ERROR)
     try:
-        data = read_bytes(path)
+        data = read_bytes(path, max_bytes=max_bytes)
         result.bytes, result.sha256 = len(data), hashlib.sha256(data).hexdigest()
         result.evidence = read_evidence(data)
         prepared = prepare_bytes(data, path, config, max_pixels=max_pixels, sha256=result.sha256)
@@ -157,6 +161,8 @@ def scan(
     decision: Decision | None = None,
     batch_size: int = 8,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    file_timeout: float | None = DEFAULT_FILE_TIMEOUT,
     explain: bool = False,
     workers: int = 1,
 ) -> Iterator[ScanResult]:
@@ -165,12 +171,19 @@ def scan(
     Yields one ScanResult per file: errors at once, good files when their batch has run.
     ``decision`` defaults to the model's own threshold. With ``explain`` each result carries
     an Explanation (preview image and crops) for overlays and reports. ``workers`` threads
-    read and decode files ahead of the model; results do not depend on it.
+    read and decode files ahead of the model; results do not depend on it. A file larger
+    than ``max_bytes`` is refused unread; one whose preparation takes longer than
+    ``file_timeout`` seconds (None: no limit) is given up and reported while the files
+    behind it go on.
     """
     if batch_size < 1:
         raise ScanError("--batch-size must be at least 1")
     if workers < 1:
         raise ScanError("--workers must be at least 1")
+    if max_bytes < 1:
+        raise ScanError("--max-bytes must be at least 1")
+    if file_timeout is not None and file_timeout <= 0:
+        raise ScanError("--file-timeout must be above 0 seconds")
     config = engine.config
     decision = decision or Decision(config.threshold)
     model_id = getattr(engine, "model_id", None)
@@ -180,12 +193,18 @@ def scan(
         if isinstance(item, WalkError):
             result, views = ScanResult(path=item.path, verdict=VERDICT_ERROR, error=item.reason), None
         else:
-            result, views = _prepare(Path(item), config, max_pixels, explain)
+            result, views = _prepare(Path(item), config, max_pixels, max_bytes, explain)
         result.index, result.model_id = index, model_id
         return result, views
 
+    def too_slow(indexed, seconds: float) -> tuple[ScanResult, None]:
+        index, item = indexed
+        path = item.path if isinstance(item, WalkError) else str(item)
+        reason = f"still reading or decoding after {seconds:g} s; given up (raise the limit with --file-timeout)"
+        return ScanResult(path=path, verdict=VERDICT_ERROR, error=reason, index=index, model_id=model_id), None
+
     window = max(2 * batch_size, 2 * workers)
-    ready = ordered_map(prepare, enumerate(files), workers=workers, window=window)
+    ready = ordered_map(prepare, enumerate(files), workers=workers, window=window, timeout=file_timeout, on_timeout=too_slow)
     for result, views, p, attention in batched(ready, engine, batch_size):
         if p is not None:
             result.p_ai, result.threshold, result.verdict = p, decision.threshold, decision.verdict(p)

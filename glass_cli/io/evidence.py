@@ -16,9 +16,12 @@ from __future__ import annotations
 import io
 import json
 import re
+import warnings
 import zlib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+
+from glass_cli.io.damage import damage_findings
 
 MAX_VALUE = 65536
 """Longest value kept in full (a ComfyUI workflow is typically 10-60 kB)."""
@@ -53,7 +56,8 @@ _DST = re.compile(r"digitalsourcetype/([A-Za-z]+)")
 @dataclass(frozen=True)
 class Finding:
     source: str
-    """Where it was found: c2pa, png-text, exif, xmp, jpeg-comment."""
+    """Where it was found: c2pa, png-text, exif, xmp, jpeg-comment; ``damage`` for a problem
+    with the file that glass worked around (see io.damage)."""
     key: str
     value: str
     ai: bool = False
@@ -247,16 +251,37 @@ def _exif_from(payload: bytes):
     return exif
 
 
+def _exif_block(payload: bytes) -> list[Finding]:
+    """Findings of one EXIF block; a block that does not parse (Pillow raises, or warns and
+    keeps what it could read) is reported as damage beside what could be read."""
+    problem = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            exif = _exif_from(payload)
+        except Exception as exc:  # any parser failure is the finding
+            exif, problem = None, (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    problem = problem or next((str(w.message).strip() for w in caught if "exif" in str(w.message).lower()), None)
+    findings = _exif_findings(exif) if exif is not None else []
+    if problem:
+        findings.append(Finding("damage", "exif", f"the EXIF block does not parse ({problem[:120]}); pixels scored without it",
+                                label="unreadable EXIF"))
+    return findings
+
+
 def read_evidence(data: bytes, image_format: str | None = None) -> list[Finding]:
     """Provenance findings from a file's bytes; ``image_format`` is Pillow's format name if
-    known. Best effort: a malformed metadata block is skipped, never raised."""
+    known. Best effort: a malformed metadata block is skipped, never raised. Container damage
+    that glass worked around (``io.damage``) and EXIF blocks that do not parse come out as
+    findings of source ``damage``."""
     findings: list[Finding] = []
     try:
+        findings += [Finding("damage", key, value, label=label) for key, value, label in damage_findings(data)]
         if data.startswith(b"\xff\xd8"):
             image_format = "JPEG"
             for marker, payload in jpeg_segments(data):
                 if marker == 0xE1 and payload.startswith(b"Exif\0\0"):
-                    findings.extend(_exif_findings(_exif_from(payload)))
+                    findings.extend(_exif_block(payload))
                 elif marker == 0xE1 and payload.startswith(b"http://ns.adobe.com/xap/1.0/\0"):
                     findings.extend(_xmp_findings(payload[29:].decode("utf-8", "replace")))
                 elif marker == 0xFE:
@@ -268,7 +293,7 @@ def read_evidence(data: bytes, image_format: str | None = None) -> list[Finding]
             findings.extend(_png_findings(data))
             for ctype, payload in png_chunks(data):
                 if ctype == b"eXIf":
-                    findings.extend(_exif_findings(_exif_from(payload)))
+                    findings.extend(_exif_block(payload))
         else:
             from PIL import Image
 
@@ -288,13 +313,15 @@ def read_evidence(data: bytes, image_format: str | None = None) -> list[Finding]
 
 
 def summary(findings: list[Finding], limit: int = 2) -> str:
-    """A short table cell: AI-declaring items first, then C2PA, then camera make/model."""
+    """A short table cell: AI-declaring items first, then C2PA, then camera make/model, then
+    damage glass worked around."""
     labels = [f.label for f in findings if f.ai and f.label]
     labels += [f.label for f in findings if not f.ai and f.source == "c2pa" and f.label]
     if not labels:
         camera = " ".join(f.value for f in findings if f.source == "exif" and f.key in ("Make", "Model"))
         if camera:
             labels.append(f"EXIF camera: {camera[:40]}")
+    labels += [f.label for f in findings if f.source == "damage" and f.label]
     labels = list(dict.fromkeys(labels))
     extra = f" (+{len(labels) - limit})" if len(labels) > limit else ""
     return "; ".join(labels[:limit]) + extra

@@ -11,7 +11,11 @@ Decisions, each deliberate:
 - 16-bit and 32-bit grey images are scaled to 8 bits (not clipped).
 - Animated files: the first frame.
 - Truncated files are errors, not scored: a half-decoded picture padded with grey is not the
-  file the user asked about, and a verdict on it would be a verdict on the padding.
+  file the user asked about, and a verdict on it would be a verdict on the padding. Damage
+  outside the pixels is worked around (``io.damage``: PNG ancillary chunks with a bad CRC are
+  skipped) and reported by the evidence readers.
+- Only regular files are read, and at most ``max_bytes`` of them (``read_bytes``): a named
+  pipe, a device or an endless file cannot hang the scan or fill memory.
 - glass applies its own pixel limit (``max_pixels``) from the header, before decoding, and
   switches off Pillow's global bomb check, which would otherwise refuse images above about
   179 MP with a different message.
@@ -22,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import stat
 import warnings
 import zlib
 from dataclasses import dataclass
@@ -30,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from glass_cli.io.damage import png_pixel_damage, repair_png
 
 DEFAULT_MAX_PIXELS = 250_000_000
 """Default pixel limit: room for 200 MP camera files, refuses dimension bombs."""
@@ -148,13 +155,73 @@ def _reason(exc: BaseException) -> str:
     return f"cannot decode ({type(exc).__name__}: {text})"
 
 
-def read_bytes(path: str | os.PathLike) -> bytes:
-    """Read a file's bytes, mapping OS failures to a LoadError with a plain reason."""
+DEFAULT_MAX_BYTES = 1 << 30
+"""Default read limit, 1 GiB: far above any real photo (a 200 MP 16-bit TIFF is about
+1.2 GB uncompressed, its PNG or JPEG a fraction of that), low enough that an endless or
+sparse file cannot fill memory."""
+
+_SPECIAL_FILES = (
+    (stat.S_ISFIFO, "named pipe, not a file"),
+    (stat.S_ISSOCK, "socket, not a file"),
+    (stat.S_ISCHR, "character device, not a file"),
+    (stat.S_ISBLK, "block device, not a file"),
+    (stat.S_ISDIR, "is a directory"),
+)
+
+
+def _not_a_regular_file(mode: int) -> str | None:
+    for test, reason in _SPECIAL_FILES:
+        if test(mode):
+            return reason
+    return None if stat.S_ISREG(mode) else "not a regular file"
+
+
+def _size_text(n: int) -> str:
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} bytes"
+
+
+def _open_readonly(path: str | os.PathLike) -> int:
+    """The descriptor of ``path`` opened for reading without blocking (a FIFO that slipped
+    past the stat check opens at once instead of waiting for a writer)."""
+    return os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+
+
+def read_bytes(path: str | os.PathLike, *, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """Read a regular file's bytes, at most ``max_bytes``; every failure is a LoadError with a
+    plain reason.
+
+    Only regular files are read. Pipes, sockets and devices (directly or behind a symlink)
+    are refused from their stat, before any open(), and the opened descriptor is checked
+    again, so a file swapped for a pipe between the two cannot block the scan. A file above
+    ``max_bytes`` is refused from its stat size without reading it; a file that grows past
+    the limit while being read is cut there and refused."""
     p = Path(path)
     try:
-        if p.is_dir():
-            raise LoadError(p, "is a directory")
-        data = p.read_bytes()
+        reason = _not_a_regular_file(os.stat(p).st_mode)
+        if reason:
+            raise LoadError(p, reason)
+        fd = _open_readonly(p)
+        try:
+            info = os.fstat(fd)
+            reason = _not_a_regular_file(info.st_mode)
+            if reason:
+                raise LoadError(p, reason)
+            if info.st_size > max_bytes:
+                raise LoadError(p, f"{_size_text(info.st_size)}, above the read limit of {_size_text(max_bytes)} "
+                                   "(raise it with --max-bytes)")
+            os.set_blocking(fd, True)
+            chunks, total = [], 0
+            while total <= max_bytes:
+                chunk = os.read(fd, min(1 << 22, max_bytes + 1 - total))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                total += len(chunk)
+        finally:
+            os.close(fd)
     except LoadError:
         raise
     except FileNotFoundError:
@@ -165,9 +232,11 @@ def read_bytes(path: str | os.PathLike) -> bytes:
         raise LoadError(p, "is a directory") from None
     except OSError as exc:
         raise LoadError(p, f"cannot read file ({exc.strerror or exc})") from None
-    if not data:
+    if total > max_bytes:
+        raise LoadError(p, f"grew past the read limit of {_size_text(max_bytes)} while being read (raise it with --max-bytes)")
+    if not total:
         raise LoadError(p, "empty file (0 bytes)")
-    return data
+    return b"".join(chunks)
 
 
 def decode_image(
@@ -178,6 +247,10 @@ def decode_image(
 ) -> tuple[Image.Image, str | None]:
     """Decode encoded bytes to an RGB image with orientation applied; returns (image, format)."""
     register_formats()
+    damaged = png_pixel_damage(data)
+    if damaged:
+        raise LoadError(path, f"corrupt image data ({damaged})")
+    data = repair_png(data)  # a PNG whose text chunk lost its CRC still has its pixels
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow warns on odd EXIF/ICC; not the user's concern

@@ -1,0 +1,154 @@
+"""Damage that leaves the pixels intact: found, worked around, and reported as evidence.
+
+Real collections hold files that a strict decoder refuses although every pixel is there:
+a PNG whose text chunk was rewritten without its CRC (workflow-embedding tools do this), a
+JPEG or PNG with bytes appended after the end of the image (a phone's motion-photo video,
+a download that was concatenated), an EXIF block that does not parse. glass scores such
+files and says what is wrong with them, in one ``Finding`` per problem (source ``damage``).
+
+Damage to the pixel data itself stays an error: a bad CRC on a critical PNG chunk (IHDR,
+PLTE, IDAT, IEND) or a truncated stream is not repaired, because the picture glass would
+score might not be the one in the file.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@dataclass(frozen=True)
+class Chunk:
+    ctype: bytes
+    start: int
+    """Offset of the chunk's length field."""
+    end: int
+    """Offset just past its CRC."""
+    crc_ok: bool
+
+    @property
+    def ancillary(self) -> bool:
+        """Bit 5 of the first type byte (a lower-case letter): decoders may ignore the chunk."""
+        return bool(self.ctype[0] & 0x20)
+
+    @property
+    def name(self) -> str:
+        return self.ctype.decode("latin-1")
+
+
+def walk_png(data: bytes) -> tuple[list[Chunk], int | None]:
+    """Every complete chunk of a PNG up to IEND, and the offset just past IEND (None when the
+    stream stops before it: truncated, or a broken length field)."""
+    chunks: list[Chunk] = []
+    i, n = len(PNG_SIGNATURE), len(data)
+    while i + 12 <= n:
+        length = int.from_bytes(data[i : i + 4], "big")
+        end = i + 12 + length
+        if length > 0x7FFFFFFF or end > n:
+            return chunks, None
+        ctype = data[i + 4 : i + 8]
+        crc = int.from_bytes(data[end - 4 : end], "big")
+        chunks.append(Chunk(ctype, i, end, zlib.crc32(data[i + 4 : end - 4]) == crc))
+        if ctype == b"IEND":
+            return chunks, end
+        i = end
+    return chunks, None
+
+
+def png_pixel_damage(data: bytes) -> str | None:
+    """Why a PNG's pixel data cannot be trusted (a critical chunk whose CRC is wrong), or None.
+    Pillow itself does not check the CRC of IDAT chunks."""
+    if not data.startswith(PNG_SIGNATURE):
+        return None
+    chunks, _ = walk_png(data)
+    bad = next((c for c in chunks if not c.ancillary and not c.crc_ok), None)
+    return None if bad is None else f"the PNG {bad.name} chunk at byte {bad.start} has a wrong CRC"
+
+
+def repair_png(data: bytes) -> bytes:
+    """``data`` without the ancillary chunks whose CRC is wrong (the same bytes when there are
+    none, or when the file is not a PNG). Critical chunks are left alone: a decoder must
+    still refuse a damaged IDAT."""
+    if not data.startswith(PNG_SIGNATURE):
+        return data
+    chunks, _ = walk_png(data)
+    bad = [c for c in chunks if c.ancillary and not c.crc_ok]
+    if not bad:
+        return data
+    parts, at = [], 0
+    for chunk in bad:
+        parts.append(data[at : chunk.start])
+        at = chunk.end
+    parts.append(data[at:])
+    return b"".join(parts)
+
+
+def jpeg_end(data: bytes) -> int | None:
+    """Offset just past the JPEG's end-of-image marker, or None when there is none (a
+    truncated file). Walks the marker segments and the entropy-coded scans between them,
+    so markers inside an embedded thumbnail (within APP1) are not mistaken for the end."""
+    if not data.startswith(b"\xff\xd8"):
+        return None
+    i, n = 2, len(data)
+    while i + 2 <= n:
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            i += 1
+            continue
+        if marker == 0xD9:
+            return i + 2
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # markers without a length
+            i += 2
+            continue
+        if i + 4 > n:
+            return None
+        i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
+        if marker != 0xDA:
+            continue
+        while True:  # entropy-coded data after a scan header: up to the next real marker
+            j = data.find(b"\xff", i)
+            if j < 0 or j + 1 >= n:
+                return None
+            nxt = data[j + 1]
+            if nxt == 0x00 or 0xD0 <= nxt <= 0xD7:  # stuffed byte or restart marker
+                i = j + 2
+            elif nxt == 0xFF:
+                i = j + 1
+            else:
+                i = j
+                break
+    return None
+
+
+def _size(n: int) -> str:
+    return f"{n} byte{'s' if n != 1 else ''}" if n < 10_000 else f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"
+
+
+def _trailing(extra: bytes, where: str) -> Iterator[tuple[str, str, str]]:
+    if not extra.strip(b"\0\xff"):  # zero or 0xFF padding to a block size is what many cameras write
+        return
+    what = "an appended MP4 video (a motion photo)" if extra[4:8] == b"ftyp" else "data glass does not read"
+    yield "trailing-data", f"{_size(len(extra))} after the {where}: {what}", "data after image end"
+
+
+def damage_findings(data: bytes) -> Iterator[tuple[str, str, str]]:
+    """(key, value, label) for each problem of a PNG or JPEG container that leaves the pixels
+    readable: ancillary PNG chunks with a wrong CRC, and data after the end of the image
+    (padding with zero or 0xFF bytes, which cameras write, is not reported)."""
+    if data.startswith(PNG_SIGNATURE):
+        chunks, end = walk_png(data)
+        for chunk in chunks:
+            if chunk.ancillary and not chunk.crc_ok:
+                yield ("bad-crc", f"the PNG {chunk.name} chunk at byte {chunk.start} has a wrong CRC; glass skipped it "
+                       "and scored the pixels", f"damaged {chunk.name} chunk (skipped)")
+        if end is not None:
+            yield from _trailing(data[end:], "PNG's end (IEND)")
+    elif data.startswith(b"\xff\xd8"):
+        end = jpeg_end(data)
+        if end is not None:
+            yield from _trailing(data[end:], "JPEG's end-of-image marker")
