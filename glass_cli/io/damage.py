@@ -13,11 +13,15 @@ score might not be the one in the file.
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+"""A marker inside entropy-coded JPEG data: 0xFF not followed by a stuffed zero, a restart
+number or another fill byte."""
 
 
 @dataclass(frozen=True)
@@ -58,23 +62,21 @@ def walk_png(data: bytes) -> tuple[list[Chunk], int | None]:
     return chunks, None
 
 
-def png_pixel_damage(data: bytes) -> str | None:
-    """Why a PNG's pixel data cannot be trusted (a critical chunk whose CRC is wrong), or None.
-    Pillow itself does not check the CRC of IDAT chunks."""
-    if not data.startswith(PNG_SIGNATURE):
-        return None
-    chunks, _ = walk_png(data)
-    bad = next((c for c in chunks if not c.ancillary and not c.crc_ok), None)
-    return None if bad is None else f"the PNG {bad.name} chunk at byte {bad.start} has a wrong CRC"
+class PixelDamage(ValueError):
+    """A PNG whose pixel data cannot be trusted; the message says which chunk."""
 
 
 def repair_png(data: bytes) -> bytes:
-    """``data`` without the ancillary chunks whose CRC is wrong (the same bytes when there are
-    none, or when the file is not a PNG). Critical chunks are left alone: a decoder must
-    still refuse a damaged IDAT."""
+    """``data`` without the ancillary chunks whose CRC is wrong: the same object when there are
+    none or when the file is not a PNG. Raises PixelDamage when a critical chunk's CRC is
+    wrong (Pillow itself does not check the CRC of IDAT chunks): no repair is attempted
+    where the pixels themselves may be damaged."""
     if not data.startswith(PNG_SIGNATURE):
         return data
     chunks, _ = walk_png(data)
+    critical = next((c for c in chunks if not c.ancillary and not c.crc_ok), None)
+    if critical is not None:
+        raise PixelDamage(f"the PNG {critical.name} chunk at byte {critical.start} has a wrong CRC")
     bad = [c for c in chunks if c.ancillary and not c.crc_ok]
     if not bad:
         return data
@@ -110,18 +112,10 @@ def jpeg_end(data: bytes) -> int | None:
         i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
         if marker != 0xDA:
             continue
-        while True:  # entropy-coded data after a scan header: up to the next real marker
-            j = data.find(b"\xff", i)
-            if j < 0 or j + 1 >= n:
-                return None
-            nxt = data[j + 1]
-            if nxt == 0x00 or 0xD0 <= nxt <= 0xD7:  # stuffed byte or restart marker
-                i = j + 2
-            elif nxt == 0xFF:
-                i = j + 1
-            else:
-                i = j
-                break
+        found = _NEXT_MARKER.search(data, i)  # skip the entropy-coded data after a scan header
+        if found is None:
+            return None
+        i = found.start()
     return None
 
 

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from glass_cli.io.damage import png_pixel_damage, repair_png
+from glass_cli.io.damage import PixelDamage, repair_png
 
 DEFAULT_MAX_PIXELS = 250_000_000
 """Default pixel limit: room for 200 MP camera files, refuses dimension bombs."""
@@ -247,10 +247,10 @@ def decode_image(
 ) -> tuple[Image.Image, str | None]:
     """Decode encoded bytes to an RGB image with orientation applied; returns (image, format)."""
     register_formats()
-    damaged = png_pixel_damage(data)
-    if damaged:
-        raise LoadError(path, f"corrupt image data ({damaged})")
-    data = repair_png(data)  # a PNG whose text chunk lost its CRC still has its pixels
+    try:
+        data = repair_png(data)  # a PNG whose text chunk lost its CRC still has its pixels
+    except PixelDamage as exc:
+        raise LoadError(path, f"corrupt image data ({exc})") from None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow warns on odd EXIF/ICC; not the user's concern
