@@ -225,7 +225,7 @@ def test_bad_inputs_are_one_line_errors(tmp_path, models):
 
 
 def test_without_weights_says_how_to_get_them(monkeypatch):
-    monkeypatch.setattr("glass_cli.models.checkpoint.default_weights", lambda: None)
+    monkeypatch.setattr("glass_cli.models.checkpoint.default_weights", lambda engine="auto": None)
     result = glass_export("--onnx")
     assert result.exit_code == 2
     assert result.stderr.strip().startswith("glass: error: no model weights:") and "--weights" in result.stderr

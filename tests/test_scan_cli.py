@@ -191,7 +191,7 @@ def test_refuses_to_write_inside_scanned_folder(photo_dir, tiny_glass):
 
 
 def test_without_weights_says_how_to_get_them(photo_dir, monkeypatch):
-    monkeypatch.setattr("glass_cli.models.checkpoint.default_weights", lambda: None)
+    monkeypatch.setattr("glass_cli.models.checkpoint.default_weights", lambda engine="auto": None)
     result = scan(photo_dir)
     assert result.exit_code == 2 and result.stdout == ""
     line = result.stderr.strip()

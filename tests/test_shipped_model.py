@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from glass_cli.cli import app
+from glass_cli.inference import onnxfile
 from glass_cli.io import digest
 from glass_cli.models import checkpoint
 from glass_cli.preprocess.sampling import grid_size
@@ -24,8 +25,9 @@ def truth() -> dict[str, str]:
 
 
 def test_default_weights_are_found_and_described():
-    path = checkpoint.default_weights()
+    path = checkpoint.default_weights("torch")
     assert path is not None and path.resolve() == (ROOT / "weights" / "glass-default.safetensors").resolve()
+    assert checkpoint.default_weights().resolve() == (ROOT / "weights" / "glass-default.onnx").resolve()
     config = checkpoint.read_config(path)
     assert config.describe() == "glass tf_efficientnet_lite0 K=2 S=224 scales 1,2"
     assert config.calibration["method"] == "leave-source-out cross-validation" and config.threshold == config.calibration["threshold"]
@@ -40,7 +42,9 @@ def test_readme_command_scans_the_examples(tmp_path, monkeypatch):
     result = CliRunner(env={"COLUMNS": "200"}).invoke(app, ["scan", str(EXAMPLES), "--all", "--json", str(out)])
     assert result.exit_code == 1, result.output  # the AI examples are flagged
     doc = json.loads(out.read_text())
-    assert doc["model"]["id"] == digest.model_id(checkpoint.weights_sha256(checkpoint.default_weights()))
+    shipped = checkpoint.default_weights("torch")
+    assert doc["model"]["id"] == digest.model_id(checkpoint.weights_sha256(shipped))  # the ONNX file names its source
+    assert doc["model"]["format"] == "onnx" and {f["engine"] for f in doc["files"]} == {"onnx"}
     expected = truth()
     assert len(expected) == 8 and {Path(f["path"]).name for f in doc["files"]} == set(expected)
     for f in doc["files"]:
@@ -48,6 +52,33 @@ def test_readme_command_scans_the_examples(tmp_path, monkeypatch):
         assert f["verdict"] == want, (f["path"], f["p_ai"])
         grids = [grid_size(f["width"], f["height"], 224 * m) for m in (1, 2)]
         assert f["sampling"] == ("stratified" if min(grids) ** 2 >= 2 else "fallback") and len(f["crops"]) == 4
-    threshold = checkpoint.load(checkpoint.default_weights())[1].threshold
+    threshold = checkpoint.read_config(shipped).threshold
     assert doc["files"][0]["threshold"] == threshold
     assert f"8 scanned, 4 flagged as AI (P(AI) >= {threshold:.6g}), 4 real, 0 not scanned" in result.stdout
+
+
+def test_the_shipped_onnx_file_is_an_export_of_the_shipped_checkpoint():
+    """Fails when the checkpoint (weights or config, threshold included) changes without a
+    new export: `glass export --onnx --weights weights/glass-default.safetensors -o weights/glass-default.onnx`."""
+    meta = onnxfile.read_metadata(ROOT / "weights" / "glass-default.onnx")
+    shipped = ROOT / "weights" / "glass-default.safetensors"
+    assert meta[onnxfile.META_SOURCE_SHA256] == checkpoint.weights_sha256(shipped)
+    assert onnxfile.config_from_metadata(meta, "x").to_dict() == checkpoint.read_config(shipped).to_dict()
+    assert meta[onnxfile.META_PRECISION] == "fp32"
+
+
+@pytest.mark.slow
+def test_onnx_and_torch_engines_agree_on_the_examples(tmp_path, monkeypatch):
+    monkeypatch.delenv("GLASS_WEIGHTS", raising=False)
+    scores = {}
+    for engine in ("onnx", "torch"):
+        out = tmp_path / f"{engine}.json"
+        result = CliRunner().invoke(app, ["scan", str(EXAMPLES), "--engine", engine, "--json", str(out)])
+        assert result.exit_code == 1, result.output
+        doc = json.loads(out.read_text())
+        scores[engine] = {f["path"]: (f["p_ai"], [c["weight"] for c in f["crops"]], f["model_id"]) for f in doc["files"]}
+    assert scores["onnx"].keys() == scores["torch"].keys()
+    for path, (p, weights, model_id) in scores["onnx"].items():
+        tp, tweights, tid = scores["torch"][path]
+        assert abs(p - tp) < 1e-4 and max(abs(a - b) for a, b in zip(weights, tweights)) < 1e-4, path
+        assert model_id == tid

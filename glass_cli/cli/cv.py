@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from glass_cli.cli import options as o
-from glass_cli.cli.errors import err, reported
+from glass_cli.cli.errors import err, needs, reported
 from glass_cli.cli.main import app
 
 EPILOG = """[bold]Examples[/bold]
@@ -52,6 +52,7 @@ def cv_command(
 
     Prints each number per fold with its mean ± standard deviation, the false-positive rate of every held-out real source and the detection rate of every held-out fake family.
     """
+    needs("cv", debug)
     from glass_cli.config import TrainConfig
     from glass_cli.evaluation.cv import FIGURE_FILE, RESULT_FILE, CvError, CvOptions, calibrate_checkpoint, run_cv, size_keys
     from glass_cli.outputs import records, tables

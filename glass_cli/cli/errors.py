@@ -20,6 +20,7 @@ from contextlib import contextmanager
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from glass_cli.outputs.exit_codes import EXIT_FLAGGED, EXIT_INTERRUPTED, EXIT_USAGE
 
@@ -31,16 +32,28 @@ LIBRARY_ERRORS: tuple[tuple[str, str, int], ...] = (
     ("glass_cli.inference.scan", "ScanError", EXIT_USAGE),
     ("glass_cli.training.trainer", "TrainError", EXIT_USAGE),
     ("glass_cli.tuning.study", "TuneError", EXIT_USAGE),
+    ("glass_cli.extras", "MissingExtra", EXIT_USAGE),
 )
 """(module, class, exit code), the first match wins. The library's other error classes
 (DataError, EvalError, CvError, SpaceError, BackboneError) are ValueErrors."""
 
 err = Console(stderr=True, highlight=False)
 
+_EXTRA_MODULES = {"torch", "torchvision", "timm", "optuna", "sklearn", "matplotlib", "onnx", "onnxscript"}
+"""Modules of the training extra: a command that meets one missing says which extra to install."""
+
+
+def needs(part: str, debug: bool = False) -> None:
+    """Stop with one line naming the extra when ``part`` (a key of ``extras.NEEDS``) lacks a package."""
+    from glass_cli import extras
+
+    with reported(debug):
+        extras.require(part)
+
 
 def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
     """Print ``glass: error: MESSAGE`` on stderr and return the Exit to raise."""
-    err.print(f"[bold red]glass: error:[/bold red] {message}", markup=True, soft_wrap=True)
+    err.print(f"[bold red]glass: error:[/bold red] {escape(message)}", markup=True, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -50,6 +63,11 @@ def classify(exc: BaseException) -> tuple[str, int] | None:
         cls = getattr(sys.modules.get(module), name, None)
         if cls is not None and isinstance(exc, cls):
             return str(exc), code
+    if isinstance(exc, ModuleNotFoundError) and exc.name and exc.name.split(".")[0] in _EXTRA_MODULES:
+        from glass_cli.extras import TRAIN_EXTRA
+
+        return (f"this needs the training extra, which this install lacks ({exc.name} not found): "
+                f"pip install 'glass-cli[{TRAIN_EXTRA}]'"), EXIT_USAGE
     if isinstance(exc, OSError):
         if exc.filename:
             return f"{exc.filename}: {exc.strerror or exc}", EXIT_USAGE

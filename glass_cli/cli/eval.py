@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from glass_cli.cli import options as o
-from glass_cli.cli.errors import err, reported
+from glass_cli.cli.errors import err, needs, reported
 from glass_cli.cli.main import app
 
 EPILOG = """[bold]Examples[/bold]
@@ -53,6 +53,7 @@ def eval_command(
 
     Images are prepared exactly as glass scan prepares them, so each file gets scan's score.
     """
+    needs("eval", debug)
     from glass_cli.evaluation import evaluate
     from glass_cli.models import checkpoint
     from glass_cli.outputs import records, tables

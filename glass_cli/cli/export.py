@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from glass_cli.cli import options as o
-from glass_cli.cli.errors import reported
+from glass_cli.cli.errors import needs, reported
 from glass_cli.cli.main import app
 
 EPILOG = """[bold]Examples[/bold]
@@ -42,6 +42,7 @@ def export(
 
     Batch size and number of crops stay dynamic; the model config travels in the file's metadata. The export is checked with onnx.checker and compared with torch in ONNX Runtime before it is written.
     """
+    needs("export", debug)
     from glass_cli.inference.export import ExportError, default_output
     from glass_cli.inference.export import export as run_export
     from glass_cli.models import checkpoint
@@ -49,7 +50,7 @@ def export(
     with reported(debug):
         if not onnx:
             raise ExportError("name the export format: --onnx (the only one so far)")
-        weights = checkpoint.resolve_weights(weights)
+        weights = checkpoint.resolve_weights(weights, "torch")
         result = run_export(weights, output or default_output(weights, fp16), fp16=fp16, opset=opset)
     typer.echo(f"wrote {result.path}: {result.config.describe()}, {result.precision}, opset {result.opset}, {result.nbytes / 1e6:.1f} MB")
     typer.echo(f"onnx.checker passed; {result.describe_checks()}")

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from glass_cli.cli import options as o
-from glass_cli.cli.errors import err, reported
+from glass_cli.cli.errors import err, needs, reported
 from glass_cli.cli.main import app
 
 EPILOG = """[bold]Examples[/bold]
@@ -44,6 +44,7 @@ def train(
 
     Each epoch writes metrics.csv, curves.png, the best and last checkpoints and the resume state. Exit codes: 0 done; 2 usage or fatal error.
     """
+    needs("train", debug)
     from glass_cli.training.trainer import Trainer
 
     with reported(debug, interrupted="interrupted; continue with --resume"):

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from glass_cli.cli import options as o
-from glass_cli.cli.errors import err, reported
+from glass_cli.cli.errors import err, needs, reported
 from glass_cli.cli.main import app
 from glass_cli.outputs.exit_codes import EXIT_CLEAN, EXIT_FLAGGED
 
@@ -60,6 +60,7 @@ def tune(
 
     Each trial is a glass train run of up to --epochs epochs, pruned early when it falls behind. At the end: a table of the best trials, RUNS_DIR/tune/STUDY/best-config.json (a glass train --config file), trials.csv, history.png and importance.png.
     """
+    needs("tune", debug)
     from glass_cli.tuning.space import Space
     from glass_cli.tuning.study import METRIC_NAMES, TuneOptions, best_table, run_study, summary_line
 

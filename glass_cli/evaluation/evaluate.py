@@ -273,7 +273,7 @@ def run(
     if not chosen:
         found = sorted({s.split for s in samples if s.split})
         raise EvalError(f"{data}: no images in split {split!r} (splits: {', '.join(found) or 'none'})")
-    weights = checkpoint.resolve_weights(weights)
+    weights = checkpoint.resolve_weights(weights, "torch")
     engine = TorchEngine.from_checkpoint(weights, device=device)
     result = Evaluation(str(data), split, weights, perturb, engine.config.threshold if threshold is None else threshold, engine)
     if on_start is not None:

@@ -61,6 +61,9 @@ class TorchEngine:
     batches are pinned and copied without blocking.
     """
 
+    kind = "torch"
+    """The engine's name in records (``--engine``)."""
+
     def __init__(
         self,
         model,
@@ -189,6 +192,9 @@ class OnnxEngine:
     on CUDA the engine refuses with an EngineError instead of running quietly on the CPU.
     """
 
+    kind = "onnx"
+    """The engine's name in records (``--engine``)."""
+
     def __init__(self, path, device: str = "auto", threads: int | None = None):
         import onnxruntime as ort
 
@@ -234,7 +240,7 @@ class OnnxEngine:
 
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         self.weights_sha256 = digest.file_sha256(self.path)
-        self.model_id = digest.model_id(self.weights_sha256)
+        self.model_id = onnxfile.model_id(self.metadata, self.weights_sha256)
         try:
             self.config = onnxfile.config_from_metadata(self.metadata, self.path)
         except onnxfile.OnnxModelError as exc:
@@ -329,6 +335,9 @@ def open_engine(path, engine: str = "auto", device: str = "auto", precision: str
         if precision not in ("auto", "fp32"):
             raise EngineError(f"--precision {precision} applies to the torch engine; for ONNX export with --fp16")
         return OnnxEngine(path, device)
+    from glass_cli import extras
+
+    extras.require("torch engine")
     from glass_cli.models.backbones import BackboneError
 
     try:

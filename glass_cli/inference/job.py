@@ -125,7 +125,7 @@ def scan_paths(
     for p in paths:
         if not p.exists() and not p.is_symlink():
             raise ScanError(f"{p}: no such file or folder")
-    weights = checkpoint.resolve_weights(weights)
+    weights = checkpoint.resolve_weights(weights, engine)
     engine_kind(weights, engine)
     try:
         part = parse_shard(shard) if shard else None

@@ -121,15 +121,26 @@ def read_config(path: str | os.PathLike) -> ModelConfig:
     return config_from_metadata(read_metadata(path), path)
 
 
+def model_id(meta: dict[str, str], sha: str) -> str:
+    """The id of the model in an export: the id of the checkpoint it was exported from (so a
+    record says the same model whichever engine ran it), with ``/fp16`` for a half-precision
+    export, whose scores differ slightly; the file's own id when the source is not recorded."""
+    source = meta.get(META_SOURCE_SHA256)
+    if not source:
+        return digest.model_id(sha)
+    return digest.model_id(source) + ("/fp16" if meta.get(META_PRECISION) == "fp16" else "")
+
+
 def describe_file(path: str | os.PathLike, meta: dict[str, str] | None = None, sha: str | None = None) -> dict:
     """Summary for scan reports, shaped like ``checkpoint.describe_file`` plus format/precision."""
     meta = read_metadata(path) if meta is None else meta
     config = config_from_metadata(meta, path)
     sha = sha or digest.file_sha256(path)
     return {
-        "id": digest.model_id(sha),
+        "id": model_id(meta, sha),
         "weights": str(path),
         "sha256": sha,
+        "source_sha256": meta.get(META_SOURCE_SHA256),
         "config": json.loads(config.to_json()),
         "format": "onnx",
         "precision": meta.get(META_PRECISION, "fp32"),

@@ -106,6 +106,8 @@ class ScanResult:
     evidence: list[Finding] = field(default_factory=list)
     error: str | None = None
     model_id: str | None = None
+    engine: str | None = None
+    """Which engine scored it: torch or onnx (the same model_id under either)."""
     index: int = -1
     """Position of the file in the walk order."""
     explanation: Explanation | None = None
@@ -187,6 +189,7 @@ def scan(
     config = engine.config
     decision = decision or Decision(config.threshold)
     model_id = getattr(engine, "model_id", None)
+    engine_kind = getattr(engine, "kind", None)
 
     def prepare(indexed) -> tuple[ScanResult, Views | None]:
         index, item = indexed
@@ -194,14 +197,14 @@ def scan(
             result, views = ScanResult(path=item.path, verdict=VERDICT_ERROR, error=item.reason), None
         else:
             result, views = _prepare(Path(item), config, max_pixels, max_bytes, explain)
-        result.index, result.model_id = index, model_id
+        result.index, result.model_id, result.engine = index, model_id, engine_kind
         return result, views
 
     def too_slow(indexed, seconds: float) -> tuple[ScanResult, None]:
         index, item = indexed
         path = item.path if isinstance(item, WalkError) else str(item)
         reason = f"still reading or decoding after {seconds:g} s; given up (raise the limit with --file-timeout)"
-        return ScanResult(path=path, verdict=VERDICT_ERROR, error=reason, index=index, model_id=model_id), None
+        return ScanResult(path=path, verdict=VERDICT_ERROR, error=reason, index=index, model_id=model_id, engine=engine_kind), None
 
     window = max(2 * batch_size, 2 * workers)
     ready = ordered_map(prepare, enumerate(files), workers=workers, window=window, timeout=file_timeout, on_timeout=too_slow)

@@ -20,6 +20,8 @@ FORMAT = "glass-checkpoint/1"
 _META_CONFIG = "glass_config"
 _META_FORMAT = "format"
 DEFAULT_WEIGHTS_NAME = "glass-default.safetensors"
+DEFAULT_ONNX_NAME = "glass-default.onnx"
+"""The shipped checkpoint's ONNX export (``glass export --onnx``): what a plain scan runs."""
 
 
 class CheckpointError(Exception):
@@ -112,29 +114,33 @@ def load(path: str | os.PathLike, device: str = "cpu"):
     return model.float().to(device).eval(), config
 
 
-def default_weights() -> Path | None:
-    """The shipped default model: $GLASS_WEIGHTS, then package data, then a checkout's weights/."""
+def _shipped(name: str) -> Path | None:
+    candidates = []
+    try:
+        candidates.append(Path(str(resources.files("glass_cli") / "weights" / name)))
+    except (ModuleNotFoundError, TypeError):  # pragma: no cover
+        pass
+    candidates.append(Path(__file__).resolve().parents[2] / "weights" / name)
+    return next((c for c in candidates if c.is_file()), None)
+
+
+def default_weights(engine: str = "auto") -> Path | None:
+    """The shipped default model: $GLASS_WEIGHTS, else the shipped files (package data, then a
+    checkout's weights/). ``auto`` and ``onnx`` take its ONNX export, which scans without
+    torch; ``torch`` takes the checkpoint it was exported from."""
     env = os.environ.get("GLASS_WEIGHTS")
     if env:
         return Path(env)
-    candidates = []
-    try:
-        candidates.append(Path(str(resources.files("glass_cli") / "weights" / DEFAULT_WEIGHTS_NAME)))
-    except (ModuleNotFoundError, TypeError):  # pragma: no cover
-        pass
-    candidates.append(Path(__file__).resolve().parents[2] / "weights" / DEFAULT_WEIGHTS_NAME)
-    for c in candidates:
-        if c.is_file():
-            return c
-    return None
+    names = [DEFAULT_WEIGHTS_NAME] if engine == "torch" else [DEFAULT_ONNX_NAME, DEFAULT_WEIGHTS_NAME]
+    return next((found for found in map(_shipped, names) if found is not None), None)
 
 
-def resolve_weights(path: str | os.PathLike | None) -> Path:
-    """The weights a command should use: ``path`` if given, else the default model
-    (``default_weights``); a one-line CheckpointError when there is none."""
+def resolve_weights(path: str | os.PathLike | None, engine: str = "auto") -> Path:
+    """The weights a command should use: ``path`` if given, else the default model for
+    ``engine`` (``default_weights``); a one-line CheckpointError when there is none."""
     if path is not None:
         return Path(path)
-    found = default_weights()
+    found = default_weights(engine)
     if found is None:
         raise CheckpointError(
             f"no model weights: the default model (weights/{DEFAULT_WEIGHTS_NAME}) is not in this install; "

@@ -76,6 +76,7 @@ def record(result: ScanResult) -> dict[str, Any]:
         "p_ai": result.p_ai,
         "threshold": result.threshold,
         "model_id": result.model_id,
+        "engine": result.engine,
         "width": result.width,
         "height": result.height,
         "bytes": result.bytes,
@@ -117,7 +118,7 @@ def write_json(document: dict[str, Any], dest: str) -> None:
 
 
 CSV_COLUMNS = [
-    "path", "verdict", "p_ai", "threshold", "model_id", "width", "height", "bytes", "sha256", "format",
+    "path", "verdict", "p_ai", "threshold", "model_id", "engine", "width", "height", "bytes", "sha256", "format",
     "sampling", "top_crop_box", "top_crop_weight", "crops", "evidence", "evidence_declares_ai", "error",
 ]
 
@@ -129,7 +130,16 @@ def csv_row(result: ScanResult) -> dict[str, Any]:
     rec["top_crop_weight"] = top[0].weight if top else ""
     rec["crops"] = json.dumps(rec["crops"]) if rec["crops"] else ""
     rec["evidence"] = summary(result.evidence, limit=10)
-    return {k: ("" if rec[k] is None else rec[k]) for k in CSV_COLUMNS}
+    return {k: _csv_cell(rec[k]) for k in CSV_COLUMNS}
+
+
+def _csv_cell(value: Any) -> Any:
+    """None as an empty cell, booleans spelled as in JSON (true/false)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
 
 
 class RecordStream:
