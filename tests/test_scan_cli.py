@@ -23,7 +23,12 @@ runner = CliRunner(env={"COLUMNS": "200", "GLASS_WEIGHTS": ""})
 
 
 def scan(*args: str):
-    return runner.invoke(app, ["scan", *map(str, args)])
+    """`glass scan ARGS`. The tiny test models look at 32 px views, so their scans judge
+    images of any size (--min-side 1) unless a test sets --min-side itself."""
+    argv = ["scan", *map(str, args)]
+    if "--min-side" not in argv:
+        argv += ["--min-side", "1"]
+    return runner.invoke(app, argv)
 
 
 def scan_json(tmp_path, *args):
@@ -291,8 +296,13 @@ def test_scan_paths_from_python(tmp_path, photo_dir, tiny_glass):
     out = tmp_path / "scan.jsonl"
     job = scan_paths([photo_dir], weights=tiny_glass, threshold=0.0, jsonl=str(out), workers=1)
     assert job.engine is None and len(job.files) == len(list(photo_dir.iterdir()))  # walked, model not loaded yet
-    results = job.run()
-    assert [r.index for r in results] == list(range(len(job.files)))
+    results = job.run()  # in the order they finish: errors at once, scored files by batch
+    assert sorted(r.index for r in results) == list(range(len(job.files)))
+    too_small = [r for r in results if r.error]
+    assert [(Path(r.path).name, r.error) for r in too_small] == [
+        ("small.webp", "too small to judge (20x12): glass scores images of at least 64 px on each side (--min-side)")
+    ]
+    assert (too_small[0].width, too_small[0].height, too_small[0].p_ai) == (20, 12, None)
     assert len(out.read_text().splitlines()) == len(results)
     assert job.exit_code == (1 if any(r.flagged for r in results) else 3)
     with pytest.raises(ScanError, match="refusing to write inside the scanned folder"):

@@ -28,7 +28,7 @@ import typer
 from glass_cli.config import BALANCE_MODES, REENCODE_MODES, TrainConfig
 from glass_cli.evaluation.cv import GROUP_BY
 from glass_cli.inference.engines import ENGINES, PRECISIONS
-from glass_cli.inference.scan import DEFAULT_FILE_TIMEOUT
+from glass_cli.inference.scan import DEFAULT_FILE_TIMEOUT, DEFAULT_MIN_SIDE
 from glass_cli.io.image import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
@@ -53,6 +53,7 @@ Metric = choices("Metric", TUNE_METRICS)
 MAX_PIXELS = DEFAULT_MAX_PIXELS
 MAX_BYTES = f"{DEFAULT_MAX_BYTES >> 30}G"
 FILE_TIMEOUT = DEFAULT_FILE_TIMEOUT
+MIN_SIDE = DEFAULT_MIN_SIDE
 
 # Options that several commands declare the same way.
 Debug = Annotated[bool, typer.Option("--debug", help="Show full tracebacks for fatal errors.")]

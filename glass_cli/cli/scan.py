@@ -76,6 +76,9 @@ def scan(
     file_timeout: Annotated[
         float, typer.Option(metavar="SECONDS", help="Give up on a file still being read or decoded after this long; 0 = no limit.", min=0)
     ] = o.FILE_TIMEOUT,
+    min_side: Annotated[
+        int, typer.Option(metavar="PX", help="Do not score images with a side shorter than this; they are reported as too small to judge.", min=1)
+    ] = o.MIN_SIDE,
     debug: o.Debug = False,
 ) -> None:
     """Scan images and flag the ones made by generative AI.
@@ -92,7 +95,7 @@ def scan(
         job = scan_paths(paths, weights=weights, engine=engine_name.value, device=device.value, precision=precision.value,
                          threshold=threshold, uncertain=o.band(uncertain), batch_size=batch_size, workers=workers, shard=shard,
                          recursive=recursive, max_pixels=max_pixels, max_bytes=max_bytes,
-                         file_timeout=file_timeout or None, json=json_out, jsonl=jsonl_out, csv=csv_out,
+                         file_timeout=file_timeout or None, min_side=min_side, json=json_out, jsonl=jsonl_out, csv=csv_out,
                          save_crops=save_crops, report_html=report_html)
         with job.open(), progress(err, info=False, elapsed=False) as bar:
             task = bar.add_task("scanning", total=len(job.files)) if bar else None
@@ -100,9 +103,12 @@ def scan(
                 if bar:
                     bar.advance(task)
 
-    for table in (tables.results_table(job.results, show_all=show_all), tables.errors_table(job.results)):
+    roots = [str(p) for p in job.paths]
+    for table in (tables.results_table(job.results, show_all=show_all, roots=roots, width=out.width),
+                  tables.errors_table(job.results, roots, width=out.width)):
         if table is not None:
             out.print(table)
     out.print(records.summary_line(job.results, job.decision.threshold), markup=False)
-    out.print(f"model: {job.engine.config.describe()} ({job.model['id']}), device: {job.device}", markup=False, style="dim", soft_wrap=True)
+    sep = ", " if out.width >= tables.WIDE else "\n"
+    out.print(f"model: {job.engine.config.describe()} ({job.model['id']}){sep}device: {job.device}", markup=False, style="dim", soft_wrap=True)
     raise typer.Exit(job.exit_code)

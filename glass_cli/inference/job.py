@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from glass_cli.inference.engines import describe_model, engine_kind, open_engine
-from glass_cli.inference.scan import DEFAULT_FILE_TIMEOUT, Decision, ScanError, ScanResult, default_workers, scan
+from glass_cli.inference.scan import DEFAULT_FILE_TIMEOUT, DEFAULT_MIN_SIDE, Decision, ScanError, ScanResult, default_workers, scan
 from glass_cli.io.image import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from glass_cli.io.walk import iter_files, parse_shard, shard_files
 from glass_cli.models import checkpoint
@@ -36,12 +36,12 @@ class ScanJob:
 
     def __init__(self, paths: Sequence[Path], files: list, weights: Path, *, engine: str, device: str, precision: str,
                  threshold: float | None, uncertain: tuple[float, float] | None, batch_size: int, workers: int,
-                 max_pixels: int, max_bytes: int, file_timeout: float | None, outputs: OutputOptions):
+                 max_pixels: int, max_bytes: int, file_timeout: float | None, min_side: int, outputs: OutputOptions):
         self.paths, self.files, self.weights = paths, files, weights
         self._engine_args = (engine, device, precision)
         self._threshold, self._uncertain = threshold, uncertain
         self.batch_size, self.workers, self.max_pixels, self.outputs = batch_size, workers, max_pixels, outputs
-        self.max_bytes, self.file_timeout = max_bytes, file_timeout
+        self.max_bytes, self.file_timeout, self.min_side = max_bytes, file_timeout, min_side
         self.engine = None
         self.model: dict[str, Any] = {}
         self.decision: Decision | None = None
@@ -61,7 +61,7 @@ class ScanJob:
         if self._sinks is None:
             self.open()
         results = scan(self.files, self.engine, decision=self.decision, batch_size=self.batch_size,
-                       max_pixels=self.max_pixels, max_bytes=self.max_bytes, file_timeout=self.file_timeout,
+                       max_pixels=self.max_pixels, max_bytes=self.max_bytes, file_timeout=self.file_timeout, min_side=self.min_side,
                        explain=self.outputs.explain, workers=self.workers)
         for result in results:
             self._sinks.add(result)
@@ -112,6 +112,7 @@ def scan_paths(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_bytes: int = DEFAULT_MAX_BYTES,
     file_timeout: float | None = DEFAULT_FILE_TIMEOUT,
+    min_side: int = DEFAULT_MIN_SIDE,
     json: str | None = None,
     jsonl: str | None = None,
     csv: str | None = None,
@@ -139,4 +140,4 @@ def scan_paths(
         raise ScanError(f"no image files found in {where}" + (f" for shard {shard}" if shard else ""))
     return ScanJob(paths, files, weights, engine=engine, device=device, precision=precision, threshold=threshold,
                    uncertain=uncertain, batch_size=batch_size, workers=workers or default_workers(),
-                   max_pixels=max_pixels, max_bytes=max_bytes, file_timeout=file_timeout, outputs=outputs)
+                   max_pixels=max_pixels, max_bytes=max_bytes, file_timeout=file_timeout, min_side=min_side, outputs=outputs)

@@ -3,6 +3,8 @@ cross-validation's folds, a study's best trials."""
 
 from __future__ import annotations
 
+import os
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,40 +18,117 @@ from glass_cli.outputs.records import display_path, format_box
 _VERDICT_STYLE = {VERDICT_AI: ("AI", "bold red"), VERDICT_UNCERTAIN: ("uncertain", "yellow"), "real": ("real", "green")}
 
 
-def results_table(results: Sequence[ScanResult], *, show_all: bool = False) -> Table | None:
-    """Flagged and uncertain files (every scanned file with show_all), highest P(AI) first."""
+WIDE = 110
+"""Console width from which the scan table has a column per field; narrower consoles (and
+pipes, which rich treats as 80 columns) get one line per file."""
+
+FALLBACK_NOTE = "fallback sampling: the image is too small for a grid of distinct crops, so crops overlap"
+
+
+def shown_name(path: str, roots: Sequence[str | os.PathLike] = ()) -> str:
+    """How a file is named in the tables: relative to the scanned folder that holds it (to
+    that folder's parent when several folders were scanned, so the name says which), else
+    as given; the full path stays in JSON and CSV. Undecodable bytes show as escapes."""
+    folders = [str(r) for r in roots if os.path.isdir(r)]
+    for root in folders:
+        rel = os.path.relpath(path, root)
+        if not rel.startswith(os.pardir):
+            if len(folders) > 1:
+                rel = os.path.join(os.path.basename(os.path.normpath(os.path.abspath(root))), rel)
+            return display_path(rel)
+    return display_path(path)
+
+
+def _cut(text: str, width: int, *, keep_end: bool = False) -> str:
+    """``text`` in at most ``width`` characters, an ellipsis where it was cut (at the start
+    with ``keep_end``, so a path keeps its file name)."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    return "…" + text[-(width - 1):] if keep_end else text[: width - 1] + "…"
+
+
+def results_table(results: Sequence[ScanResult], *, show_all: bool = False, roots: Sequence[str | os.PathLike] = (),
+                  width: int = 200) -> Table | Text | None:
+    """Flagged and uncertain files (every scanned file with show_all), highest P(AI) first.
+
+    At ``width`` >= WIDE a table with a column per field, each crop on its own line. Below
+    it (pipes and logs, which rich treats as 80 columns) one line per file: P(AI), verdict,
+    size, name and evidence, cut with an ellipsis rather than wrapped; the crops are left to
+    the records and the report. Names and crop boxes are never broken."""
     rows = [r for r in results if r.verdict != VERDICT_ERROR and (show_all or r.verdict in (VERDICT_AI, VERDICT_UNCERTAIN))]
     if not rows:
         return None
-    table = Table(title="Scanned files" if show_all else "Flagged files", title_justify="left")
-    table.add_column("file (size)", overflow="fold")
-    table.add_column("P(AI)", justify="right")
-    table.add_column("verdict")
-    table.add_column("top crops (box, attention)", overflow="fold")
-    table.add_column("evidence in file", overflow="fold")
-    for r in sorted(rows, key=lambda r: (-(r.p_ai or 0.0), r.path)):
+    rows.sort(key=lambda r: (-(r.p_ai or 0.0), r.path))
+    title = "Scanned files" if show_all else "Flagged files"
+    fallback = any(r.sampling == "fallback" for r in rows)
+    if width < WIDE:
+        return _compact(rows, title, roots, width)
+    k = max((len(r.crops) for r in rows), default=0)
+    shown = min(2, k)
+    caption = f"* {FALLBACK_NOTE}" if fallback else None
+    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
+    table.add_column("file (size)", no_wrap=True, overflow="ellipsis", ratio=3)
+    table.add_column("P(AI)", justify="right", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
+    table.add_column(f"top {shown} of {k} crops (box, weight)" if k else "crops", no_wrap=True)
+    table.add_column("evidence in file", overflow="fold", ratio=2)
+    for r in rows:
         word, style = _VERDICT_STYLE[r.verdict]
-        crops = "\n".join(f"{format_box(c.box)} {c.weight:.2f}" for c in r.top_crops(2)) or "-"
-        if r.sampling == "fallback":
-            crops += "\n(fallback sampling)"
-        name = Text(display_path(r.path))
-        name.append(f"\n{r.width}x{r.height}", style="dim")
-        table.add_row(
-            name, f"{r.p_ai:.3f}", Text(word, style=style), crops,
-            Text(summary(r.evidence) or "-", style="bold" if declares_ai(r.evidence) else ""),
-        )
+        mark = "*" if r.sampling == "fallback" else ""
+        crops = "\n".join(f"{format_box(c.box)} {c.weight:.2f}{mark}" for c in r.top_crops(shown)) or "-"
+        cell = Text(shown_name(r.path, roots))
+        cell.append(f"\n{r.width}x{r.height}", style="dim")
+        evidence = Text(summary(r.evidence) or "-", style="bold" if declares_ai(r.evidence) else "")
+        table.add_row(cell, f"{r.p_ai:.3f}", Text(word, style=style), crops, evidence)
     return table
 
 
-def errors_table(results: Sequence[ScanResult]) -> Table | None:
-    rows = [r for r in results if r.verdict == VERDICT_ERROR]
+def _compact(rows: Sequence[ScanResult], title: str, roots: Sequence[str | os.PathLike], width: int) -> Text:
+    names = [shown_name(r.path, roots) for r in rows]
+    sizes = [f"{r.width}x{r.height}" for r in rows]
+    size_w = max(4, *map(len, sizes))
+    fixed = 5 + 2 + 9 + 2 + size_w + 2  # P(AI), verdict, size and the gaps
+    name_w = max(8, min(max(map(len, names)), width - fixed - 14))
+    evidence_w = max(0, width - fixed - name_w - 2)
+    out = Text(f"{title}\n", style="italic")
+    out.append(f"{'P(AI)':>5}  {'verdict':9}  {'size':{size_w}}  {'file':{name_w}}  evidence"[:width].rstrip() + "\n", style="bold")
+    for r, name, size in zip(rows, names, sizes):
+        word, style = _VERDICT_STYLE[r.verdict]
+        out.append(f"{r.p_ai:5.3f}  ")
+        out.append(f"{word:9}", style=style)
+        line = f"  {size:{size_w}}  {_cut(name, name_w, keep_end=True):{name_w}}"
+        if evidence_w >= 4:
+            line += "  " + _cut(summary(r.evidence) or "-", evidence_w)
+        out.append(line.rstrip() + "\n")
+    out.append(f"(crops: in the records and --report, or at {WIDE}+ columns)", style="dim")
+    return out
+
+
+def errors_table(results: Sequence[ScanResult], roots: Sequence[str | os.PathLike] = (), width: int = 200) -> Table | Text | None:
+    """The files that could not be scanned, with their reasons; one line per file below WIDE."""
+    rows = sorted((r for r in results if r.verdict == VERDICT_ERROR), key=lambda r: r.path)
     if not rows:
         return None
+    names = [shown_name(r.path, roots) for r in rows]
+    if width < WIDE:
+        name_w = max(8, min(max(map(len, names)), width // 2))
+        out = Text("Not scanned\n", style="italic")
+        out.append(f"{'file':{name_w}}  reason\n", style="bold")
+        reason_w = max(20, width - name_w - 2)
+        lines = []
+        for r, name in zip(rows, names):  # reasons wrap at spaces, under their own column
+            wrapped = textwrap.wrap(r.error or "", reason_w, break_on_hyphens=False, break_long_words=False) or [""]
+            lines.append(f"{_cut(name, name_w, keep_end=True):{name_w}}  {wrapped[0]}")
+            lines.extend(" " * (name_w + 2) + more for more in wrapped[1:])
+        out.append("\n".join(lines))
+        return out
     table = Table(title="Not scanned", title_justify="left")
-    table.add_column("file", overflow="fold")
-    table.add_column("reason", overflow="fold")
-    for r in sorted(rows, key=lambda r: r.path):
-        table.add_row(display_path(r.path), r.error or "")
+    table.add_column("file", no_wrap=True, overflow="ellipsis", ratio=1)
+    table.add_column("reason", ratio=2)
+    for r, name in zip(rows, names):
+        table.add_row(name, r.error or "")
     return table
 
 
