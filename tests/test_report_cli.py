@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from glass_cli.io import image as image_io
+from glass_cli.outputs.pictures import VERDICT_COLOURS
 
 from .conftest import noise_image
 from .provenance import c2pa_signed_jpeg, jpeg_with_xmp, png_bomb, png_with_text
@@ -72,6 +73,14 @@ def test_all_outputs_from_one_scan(tmp_path, mixed_dir, tiny_glass):
     assert camera[-1].endswith(".overlay.png") and camera[0].split(".crop1-w")[0] == camera[-1].split(".overlay")[0]
     first = Image.open(out / "crops" / camera[0])
     assert first.size == (32, 32)
+    # the overlay: boxes in the verdict's colour (these files are flagged), a legend strip below
+    rec = recs["camera.jpg"]
+    ov = Image.open(out / "crops" / camera[-1]).convert("RGB")
+    assert ov.height > rec["height"] and ov.width >= rec["width"]
+    left, top, right, bottom = rec["crops"][0]["box"]  # rank 1, at preview scale 1 (the image is small)
+    assert ov.getpixel((left, (top + bottom) // 2)) == VERDICT_COLOURS["ai"]
+    assert [c["rank"] for c in rec["crops"]] == [1, 2, 3]
+    assert csv_rec["a1111.png"]["evidence_declares_ai"] == "true" and csv_rec["camera.jpg"]["evidence_declares_ai"] == "false"
     # evidence column in the table
     assert "PNG parameters (A1111/Forge/SD.Next)" in result.stdout and "XMP trainedAlgorithmicMedia" in result.stdout
     html = (out / "r.html").read_text()
@@ -206,16 +215,21 @@ def test_html_report_renders_in_headless_chromium(tmp_path, mixed_dir, tiny_glas
     class Dom(HTMLParser):
         def __init__(self):
             super().__init__()
-            self.rows, self.rects, self.images = [], [], 0
+            self.rows, self.rects, self.images, self.ranks, self.thumbs, self.items = [], [], 0, [], [], 0
 
         def handle_starttag(self, tag, attrs):
             a = dict(attrs)
             if tag == "tr" and a.get("class") == "file":
                 self.rows.append(float(a["data-score"]))
-            elif tag == "rect":
+            elif tag == "rect" and "data-rank" in a:  # a crop box (the others are its number's tag)
                 self.rects.append(float(a["fill-opacity"]))
+                self.ranks.append(int(a["data-rank"]))
             elif tag == "image":
                 self.images += a.get("href", "").startswith("data:image/jpeg;base64,")
+            elif tag == "svg":
+                self.thumbs.append(a["class"])
+            elif tag == "li":
+                self.items += 1
 
     def rendered(url: str) -> Dom:
         proc = _chromium("--dump-dom", url)
@@ -227,7 +241,9 @@ def test_html_report_renders_in_headless_chromium(tmp_path, mixed_dir, tiny_glas
     dom = rendered(report.as_uri())  # the DOM after the page's script ran
     assert len(dom.rows) == 5 and dom.images == 4 and len(dom.rects) == 4 * 3
     assert dom.rows == sorted(dom.rows, reverse=True)
-    assert max(dom.rects) == pytest.approx(0.5, abs=1e-3) and min(dom.rects) > 0
+    assert max(dom.rects) == pytest.approx(0.3, abs=1e-3) and min(dom.rects) > 0
+    assert sorted(dom.ranks) == sorted([1, 2, 3] * 4) and dom.items == 4 * 3  # every crop boxed, numbered and listed
+    assert set(dom.thumbs) <= {"thumb v-real", "thumb v-ai"}  # boxes take the verdict's colour
     asc = rendered(report.as_uri() + "#sort=asc")
     assert asc.rows == sorted(dom.rows) and asc.rows[0] == -1  # the unreadable file first
     shot = tmp_path / "shot.png"

@@ -76,9 +76,10 @@ def test_onnx_and_torch_engines_agree_on_the_examples(tmp_path, monkeypatch):
         result = CliRunner().invoke(app, ["scan", str(EXAMPLES), "--engine", engine, "--json", str(out)])
         assert result.exit_code == 1, result.output
         doc = json.loads(out.read_text())
-        scores[engine] = {f["path"]: (f["p_ai"], [c["weight"] for c in f["crops"]], f["model_id"]) for f in doc["files"]}
+        scores[engine] = {f["path"]: (f["p_ai"], {tuple(c["box"]): c["weight"] for c in f["crops"]}, f["model_id"]) for f in doc["files"]}
     assert scores["onnx"].keys() == scores["torch"].keys()
     for path, (p, weights, model_id) in scores["onnx"].items():
         tp, tweights, tid = scores["torch"][path]
-        assert abs(p - tp) < 1e-4 and max(abs(a - b) for a, b in zip(weights, tweights)) < 1e-4, path
+        assert abs(p - tp) < 1e-4 and weights.keys() == tweights.keys(), path
+        assert max(abs(weights[b] - tweights[b]) for b in weights) < 1e-4, path
         assert model_id == tid

@@ -15,8 +15,9 @@ from datetime import datetime, timezone
 from glass_cli import __version__
 from glass_cli.inference.scan import VERDICT_ERROR, ScanResult
 from glass_cli.io import atomic
-from glass_cli.outputs.pictures import thumbnail_jpeg
+from glass_cli.outputs.pictures import crop_label, ranked, thumbnail_jpeg
 from glass_cli.outputs.records import counts, display_path, format_box, summary_line
+from glass_cli.outputs.tables import FALLBACK_NOTE
 
 _CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}
@@ -26,7 +27,12 @@ table.files{border-collapse:collapse;width:100%}
 table.files th,table.files td{border-bottom:1px solid #ddd;padding:.5em;vertical-align:top;text-align:left}
 table.files th button{font:inherit;font-weight:bold;border:0;background:none;cursor:pointer;padding:0}
 svg.thumb{max-width:360px;max-height:360px;background:#eee}
-svg.thumb rect{fill:#ff2828;stroke:#ff2828}
+svg.thumb rect{fill:var(--box);stroke:var(--box)}
+svg.thumb text{fill:#fff;font-weight:bold;font-family:system-ui,sans-serif}
+svg.thumb .tag{fill:var(--box);fill-opacity:.9;stroke:none}
+svg.thumb.v-ai{--box:#dc1e1e}svg.thumb.v-uncertain{--box:#e69600}svg.thumb.v-real{--box:#1e78dc}
+ol.crops{margin:.3em 0 0 1.2em;padding:0;font-size:.9em}
+.note{color:#555;font-size:.85em}
 .v-ai{color:#b00;font-weight:bold}.v-uncertain{color:#a60;font-weight:bold}.v-real{color:#070}.v-error{color:#555}
 .score{font-variant-numeric:tabular-nums;font-size:1.2em}
 .path{word-break:break-all;font-family:ui-monospace,monospace}
@@ -51,22 +57,38 @@ sortBy(m?m[1]:'desc');
 
 
 def _svg(result: ScanResult) -> str:
+    """The thumbnail with every crop box in the verdict's colour, numbered by rank (1 = most
+    attention), filled lightly in proportion to its weight."""
     w, h = result.width, result.height
     uri = "data:image/jpeg;base64," + base64.b64encode(thumbnail_jpeg(result)).decode("ascii")
-    top = max((c.weight for c in result.crops), default=1.0) or 1.0
+    order = ranked(result)
+    top = order[0][1].weight if order else 1.0
     stroke = max(2, round(max(w, h) / 250))
-    rects = "".join(
-        f'<rect x="{c.box[0]}" y="{c.box[1]}" width="{c.box[2] - c.box[0]}" height="{c.box[3] - c.box[1]}" '
-        f'fill-opacity="{0.5 * c.weight / top:.3f}" stroke-width="{stroke}" data-weight="{c.weight:.4f}">'
-        f"<title>{format_box(c.box)} attention {c.weight:.3f}</title></rect>"
-        for c in sorted(result.crops, key=lambda c: c.weight)
-    )
+    tag = max(12, round(max(w, h) / 18))  # label height in image pixels: readable at 360 px
+    shapes = []
+    for rank, c in reversed(order):  # the most attended crop last, on top
+        x, y = c.box[0], c.box[1]
+        shapes.append(
+            f'<rect x="{x}" y="{y}" width="{c.box[2] - x}" height="{c.box[3] - y}" '
+            f'fill-opacity="{0.3 * c.weight / (top or 1.0):.3f}" stroke-width="{stroke}" data-rank="{rank}" '
+            f'data-weight="{c.weight:.4f}"><title>crop {rank}: {format_box(c.box)} attention {c.weight:.3f}</title></rect>'
+            f'<rect class="tag" x="{x}" y="{y}" width="{tag}" height="{tag}"/>'
+            f'<text x="{x + tag * 0.25:.0f}" y="{y + tag * 0.8:.0f}" font-size="{tag * 0.8:.0f}">{rank}</text>'
+        )
     side = 360 / max(w, h)
     return (
-        f'<svg class="thumb" viewBox="0 0 {w} {h}" width="{max(1, round(w * side))}" height="{max(1, round(h * side))}">'
-        f'<image href="{uri}" x="0" y="0" width="{w}" height="{h}" '
-        f'preserveAspectRatio="none"/>{rects}</svg>'
+        f'<svg class="thumb v-{result.verdict}" viewBox="0 0 {w} {h}" width="{max(1, round(w * side))}" '
+        f'height="{max(1, round(h * side))}"><image href="{uri}" x="0" y="0" width="{w}" height="{h}" '
+        f'preserveAspectRatio="none"/>{"".join(shapes)}</svg>'
     )
+
+
+def _crop_list(result: ScanResult, crop_size: int | None) -> str:
+    items = "".join(
+        f"<li>weight {c.weight:.3f}, {format_box(c.box)}, {html.escape(crop_label(c, crop_size))}</li>" for _, c in ranked(result)
+    )
+    note = f'<div class="note">{html.escape(FALLBACK_NOTE)}</div>' if result.sampling == "fallback" else ""
+    return f'<ol class="crops">{items}</ol>{note}' if items else note
 
 
 def _evidence(result: ScanResult) -> str:
@@ -84,7 +106,7 @@ def _evidence(result: ScanResult) -> str:
     return "".join(items)
 
 
-def _row(result: ScanResult) -> str:
+def _row(result: ScanResult, crop_size: int | None = None) -> str:
     path = html.escape(display_path(result.path))
     if result.verdict == VERDICT_ERROR:
         return (
@@ -93,11 +115,11 @@ def _row(result: ScanResult) -> str:
             f"<td>{_evidence(result)}</td></tr>"
         )
     picture = _svg(result) if result.explanation is not None else ""
-    crops = "<br>".join(f"{format_box(c.box)} {c.weight:.3f}" for c in result.top_crops(3))
+    crops = _crop_list(result, crop_size)
     return (
         f'<tr class="file" data-score="{result.p_ai:.6f}" data-verdict="{result.verdict}"><td>{picture}</td>'
-        f'<td class="path">{path}<br><small>{result.width}x{result.height}, {result.format}, '
-        f"sampling {result.sampling or '-'}<br>{crops}</small></td>"
+        f'<td><div class="path">{path}</div><small>{result.width}x{result.height}, {result.format}, '
+        f"sampling {result.sampling or '-'}</small>{crops}</td>"
         f'<td class="score">{result.p_ai:.3f}</td><td class="v-{result.verdict}">{result.verdict}</td>'
         f"<td>{_evidence(result)}</td></tr>"
     )
@@ -107,14 +129,14 @@ class HtmlReport:
     """Collects one row per result as the scan runs (keeping only the row's HTML, with its
     small embedded thumbnail, not the images), then writes the page."""
 
-    def __init__(self, *, model: str, threshold: float, uncertain=None):
-        self.model, self.threshold, self.uncertain = model, threshold, uncertain
+    def __init__(self, *, model: str, threshold: float, uncertain=None, crop_size: int | None = None):
+        self.model, self.threshold, self.uncertain, self.crop_size = model, threshold, uncertain, crop_size
         self._rows: list[tuple[float, str, str]] = []
         self._results: list[ScanResult] = []
 
     def add(self, result: ScanResult) -> None:
         score = result.p_ai if result.p_ai is not None else -1.0
-        self._rows.append((score, result.path, _row(result)))
+        self._rows.append((score, result.path, _row(result, self.crop_size)))
         self._results.append(ScanResult(path=result.path, verdict=result.verdict))  # for the counts only
 
     def render(self) -> str:
@@ -132,7 +154,7 @@ model {html.escape(self.model)}, threshold {self.threshold:g}{band}; glass {__ve
 <p class="meta">P(AI) is the model's reading of the pixels. Evidence comes from the file's own metadata
 (C2PA, generation parameters, EXIF, XMP) and is shown beside the score, never folded into it.</p>
 <table class="files" data-flagged="{c.flagged}" data-files="{len(self._rows)}"><thead><tr>
-<th>image (boxes: crops, shaded by attention)</th><th>file</th>
+<th>image (boxes: the crops, numbered by attention rank; red on AI verdicts, blue on real)</th><th>file</th>
 <th><button id="sort-score" type="button">P(AI) &#x21C5;</button></th><th>verdict</th><th>evidence in file</th></tr></thead>
 <tbody>
 {rows}

@@ -83,7 +83,8 @@ def record(result: ScanResult) -> dict[str, Any]:
         "sha256": result.sha256,
         "format": result.format,
         "sampling": result.sampling,
-        "crops": [{"box": list(c.box), "weight": c.weight} for c in result.crops],
+        "crops": [{"rank": rank, "box": list(c.box), "weight": c.weight}
+                  for rank, c in enumerate(sorted(result.crops, key=lambda c: -c.weight), 1)],
         "evidence": [f.to_dict() for f in result.evidence],
         "evidence_declares_ai": declares_ai(result.evidence),
         "error": result.error,

@@ -63,9 +63,13 @@ class ScanOutputs:
         self.streams = [records.RecordStream(dest, fmt) for dest, fmt in ((options.jsonl, "jsonl"), (options.csv, "csv")) if dest]
         self.html = None
         if options.report:
-            self.html = HtmlReport(model=self._model_name(), threshold=decision.threshold, uncertain=decision.uncertain)
+            self.html = HtmlReport(model=self._model_name(), threshold=decision.threshold, uncertain=decision.uncertain,
+                                   crop_size=self._crop_size())
         if options.save_crops:
             Path(options.save_crops).mkdir(parents=True, exist_ok=True)
+
+    def _crop_size(self) -> int | None:
+        return self.model.get("config", {}).get("crop_size")
 
     def _model_name(self) -> str:
         cfg = self.model.get("config", {})
@@ -76,7 +80,7 @@ class ScanOutputs:
             stream.write(result)
         if result.explanation is not None:
             if self.options.save_crops and result.verdict in (VERDICT_AI, VERDICT_UNCERTAIN):
-                explain.save_crops(result, self.options.save_crops)
+                explain.save_crops(result, self.options.save_crops, crop_size=self._crop_size())
             if self.html is not None:
                 self.html.add(result)
             result.explanation = None  # previews are large: keep only what was written
