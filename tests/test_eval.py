@@ -46,7 +46,7 @@ def test_eval_reports_every_metric(runner, tiny_data, weights):
 
 def test_eval_scores_equal_scan_scores(runner, tiny_data, weights):
     _, ev = run_json(runner, ["eval", str(tiny_data), "--weights", str(weights), "--batch-size", "1"])
-    _, sc = run_json(runner, ["scan", str(tiny_data), "--weights", str(weights), "--batch-size", "1"])
+    _, sc = run_json(runner, ["scan", str(tiny_data), "--weights", str(weights), "--batch-size", "1", "--min-side", "1"])
     scan_scores = {f["path"]: f["p_ai"] for f in sc["files"]}
     assert len(ev["files"]) == len(scan_scores) == 32
     assert all(f["p_ai"] == scan_scores[f["path"]] for f in ev["files"])
@@ -60,7 +60,7 @@ def test_jpeg_option_equals_scanning_the_reencoded_file(runner, tiny_data, weigh
     buf = io.BytesIO()
     Image.open(one["path"]).convert("RGB").save(buf, format="JPEG", quality=70)
     saved.write_bytes(buf.getvalue())
-    _, sc = run_json(runner, ["scan", str(saved), "--weights", str(weights)])
+    _, sc = run_json(runner, ["scan", str(saved), "--weights", str(weights), "--min-side", "1"])
     assert sc["files"][0]["p_ai"] == one["p_ai"]
 
 
@@ -70,13 +70,20 @@ def test_downscale_and_groups_from_a_manifest(runner, tiny_data, weights, tmp_pa
     rows = ["path,label,split,generator,family"]
     for i, p in enumerate(sorted(data.rglob("*.png"))):
         gen, fam = ("camera:A", "cam") if p.parent.name == "real" else (("sdxl", "sd") if i % 2 else ("flux-dev", "flux"))
+        if p.name == "fake000.png":
+            gen, fam = "rare-gen", "rare-family"  # one image: too few for a per-group line
         rows.append(f"{p.relative_to(data)},{p.parent.name},val,{gen},{fam}")
     (data / "manifest.csv").write_text("\n".join(rows) + "\n")
     result, doc = run_json(runner, ["eval", str(data), "--weights", str(weights), "--downscale", "0.5", "--split", "val"])
     assert result.exit_code == 0, result.output
-    assert set(doc["by_generator"]) == {"camera:A", "sdxl", "flux-dev"}
-    assert set(doc["by_family"]) == {"cam", "sd", "flux"}
-    assert doc["by_family"]["cam"]["label"] == "real" and doc["by_family"]["sd"]["n"] == 8
+    assert set(doc["by_generator"]) == {"camera:A", "sdxl", "flux-dev", "rare-gen"}
+    assert set(doc["by_family"]) == {"cam", "sd", "flux", "rare-family"}
+    assert doc["by_family"]["cam"]["label"] == "real" and doc["by_family"]["rare-family"]["n"] == 1
+    tables = " ".join(result.stderr.split())  # with --json - the tables go to stderr
+    assert "rare-gen" not in tables and "rare-family" not in tables
+    assert "1 generator group(s) of fewer than 5 images not listed (--min-group 1 lists all; --json has every group)" in tables
+    everything = runner.invoke(app, ["eval", str(data), "--weights", str(weights), "--split", "val", "--min-group", "1"])
+    assert "rare-gen" in everything.stdout and "not listed" not in everything.stdout
 
 
 def test_unreadable_files_are_listed_and_exit_3(runner, tiny_data, weights, tmp_path):
@@ -120,7 +127,7 @@ def test_calibrate_writes_a_copy_with_the_threshold(runner, tiny_data, weights, 
     assert cfg.replace(threshold=original.threshold, calibration=None) == original  # nothing else changed
     assert checkpoint.read_config(weights).threshold == original.threshold  # the original is untouched
     assert f"calibrated threshold {cfg.threshold:.6g}: FPR 0.125 on 16 real images (target 0.125)" in result.stdout
-    _, sc = run_json(runner, ["scan", str(tiny_data / "real"), "--weights", str(out.with_suffix(".safetensors"))])
+    _, sc = run_json(runner, ["scan", str(tiny_data / "real"), "--weights", str(out.with_suffix(".safetensors")), "--min-side", "1"])
     assert sc["threshold"] == cfg.threshold and sc["summary"]["flagged"] == 2
     bad = runner.invoke(app, ["eval", str(tiny_data), "--weights", str(weights), "--calibrate", "--target-fpr", "1.5"])
     assert bad.exit_code == 2 and bad.stderr.strip() == "glass: error: --target-fpr must lie in [0, 1), got 1.5"

@@ -35,7 +35,8 @@ def glass_export(*args):
 
 
 def scan(*args):
-    return runner.invoke(app, ["scan", *map(str, args)])
+    """`glass scan ARGS` judging images of any size: the tiny test models look at 32 px views."""
+    return runner.invoke(app, ["scan", *map(str, args), "--min-side", "1"])
 
 
 def noise_image(width: int, height: int, seed: int) -> Image.Image:
@@ -92,13 +93,22 @@ CHECK_LINE = re.compile(
 )
 
 
+def error_line(result) -> str:
+    """The error line of a failed export: the last on stderr, after the steps it began."""
+    *steps, line = result.stderr.strip().splitlines()
+    assert all(s.startswith("export step ") for s in steps), steps
+    return line
+
+
 def test_cli_export_writes_one_verified_self_contained_file(models):
     result, out = models["glass.result"], models["glass.onnx"]
     assert result.exit_code == 0, result.output
     # one file: no .data sidecar, no temp files
     assert sorted(p.name for p in models["out_dir"].iterdir()) == ["sub", "tiny-glass.onnx"]
     lines = result.stdout.splitlines()
-    assert len(lines) == 2 and result.stderr == ""  # dynamo's progress chatter is hidden
+    assert len(lines) == 2 and result.stderr.splitlines() == [  # dynamo's chatter is hidden, the steps are shown
+        f"export step {i}/5: {name}" for i, name in enumerate(export.STEPS, 1)
+    ]
     size = f"{out.stat().st_size / 1e6:.1f}"
     assert lines[0] == f"wrote tiny-glass.onnx: glass test_efficientnet+test_resnet K=3 S=32, fp32, opset 18, {size} MB"
     m = CHECK_LINE.fullmatch(lines[1])
@@ -183,7 +193,7 @@ def test_parity_failure_exits_1_and_writes_nothing(tmp_path, models, monkeypatch
     out = tmp_path / "out" / "strict.onnx"
     result = glass_export("--onnx", "--weights", models["base"], "--fp16", "-o", out)
     assert result.exit_code == 1 and result.stdout == ""
-    line = result.stderr.strip()
+    line = error_line(result)
     assert re.fullmatch(
         rf"glass: error: {re.escape(str(out))}: ONNX Runtime disagrees with torch: max \|diff\| \S+ exceeds "
         r"1e-12 \(fp16\); nothing written",
@@ -215,8 +225,8 @@ def test_bad_inputs_are_one_line_errors(tmp_path, models):
     for args, message in cases:
         result = glass_export(*args)
         assert result.exit_code == 2 and result.stdout == "", (args, result.output)
-        line = result.stderr.strip()
-        assert "\n" not in line and "Traceback" not in line
+        line = error_line(result)
+        assert "\n" not in line and "Traceback" not in result.stderr
         if message is None:
             assert line.startswith(f"glass: error: {garbage}: not a readable safetensors file"), line
         else:
@@ -374,7 +384,7 @@ def test_onnx_scan_runs_without_torch(models, photos, tmp_path):
         "import sys, json\n"
         "from typer.testing import CliRunner\n"
         "from glass_cli.cli import app\n"
-        f"r = CliRunner().invoke(app, ['scan', {str(photos)!r}, '--model', {str(models['glass.onnx'])!r}, '--json', '-'])\n"
+        f"r = CliRunner().invoke(app, ['scan', {str(photos)!r}, '--model', {str(models['glass.onnx'])!r}, '--json', '-', '--min-side', '1'])\n"
         "doc = json.loads(r.stdout)\n"
         "assert r.exit_code in (0, 1, 3) and doc['summary']['scanned'] == 5, r.output\n"
         "loaded = sorted(m for m in ('torch', 'timm', 'torchvision') if m in sys.modules)\n"

@@ -190,7 +190,7 @@ def test_size_aug_and_crop_scales_train_and_scan(runner, tmp_path, tiny_data):
     assert (saved.size_aug, saved.size_aug_min, saved.size_aug_max, saved.crop_scales) == (0.8, 32, 64, "1,2")
     model, config = checkpoint.load(run / "last.safetensors")
     assert config.describe() == "glass test_efficientnet K=2 S=32 scales 1,2" and config.crop_scales == (1, 2)
-    scanned = runner.invoke(app, ["scan", str(tiny_data / "real"), "--weights", str(run / "last.safetensors"), "--json", "-"])
+    scanned = runner.invoke(app, ["scan", str(tiny_data / "real"), "--weights", str(run / "last.safetensors"), "--json", "-", "--min-side", "1"])
     files = json.loads(scanned.stdout)["files"]
     assert scanned.exit_code in (0, 1) and len(files) == 16
     assert all(len(f["crops"]) == 4 and {c["box"][2] - c["box"][0] for c in f["crops"]} == {32, 64} for f in files)

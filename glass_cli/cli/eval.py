@@ -11,6 +11,7 @@ from rich.console import Console
 from glass_cli.cli import options as o
 from glass_cli.cli.errors import err, needs, reported
 from glass_cli.cli.main import app
+from glass_cli.outputs.tables import MIN_GROUP
 
 EPILOG = """[bold]Examples[/bold]
 
@@ -47,6 +48,7 @@ def eval_command(
     device: o.DeviceOption = o.Device.auto,
     batch_size: Annotated[int, typer.Option(help="Images per model call.", min=1)] = 8,
     workers: Annotated[int, typer.Option(help="Image preparation threads.", min=0)] = 2,
+    min_group: Annotated[int, typer.Option(help="List generators and families with at least this many images (1: all).", min=1)] = MIN_GROUP,
     debug: o.Debug = False,
 ) -> None:
     """Measure a checkpoint on labelled images: accuracy, balanced accuracy, AUROC, AP, ECE, TPR at 1% and 5% FPR, per generator and family.
@@ -68,7 +70,7 @@ def eval_command(
                            on_progress=(lambda n: bar.advance(bar.task_ids[-1], n)) if bar else None)
 
     title = f"{data}" + (f", split {split}" if split else "") + f": {run.perturbation.describe()}, threshold {run.threshold:g}"
-    for table in tables.eval_tables(run.summary, title):
+    for table in tables.eval_tables(run.summary, title, min_group=min_group):
         out.print(table)
     out.print(f"model: {run.engine.config.describe()} ({run.weights}), device: {run.engine.device}", markup=False, style="dim")
     if json_out:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from glass_cli.cli import options as o
-from glass_cli.cli.errors import needs, reported
+from glass_cli.cli.errors import err, needs, reported
 from glass_cli.cli.main import app
 
 EPILOG = """[bold]Examples[/bold]
@@ -43,14 +43,23 @@ def export(
     Batch size and number of crops stay dynamic; the model config travels in the file's metadata. The export is checked with onnx.checker and compared with torch in ONNX Runtime before it is written.
     """
     needs("export", debug)
-    from glass_cli.inference.export import ExportError, default_output
+    from glass_cli.inference.export import STEPS, ExportError, default_output
     from glass_cli.inference.export import export as run_export
     from glass_cli.models import checkpoint
+    from glass_cli.outputs.progress import progress
 
-    with reported(debug):
+    with reported(debug), progress(err, info=False) as bar:
         if not onnx:
             raise ExportError("name the export format: --onnx (the only one so far)")
         weights = checkpoint.resolve_weights(weights, "torch")
-        result = run_export(weights, output or default_output(weights, fp16), fp16=fp16, opset=opset)
+        task = bar.add_task(STEPS[0], total=len(STEPS)) if bar else None
+
+        def step(i: int, name: str) -> None:  # a bar on a terminal, a line per step elsewhere
+            if bar:
+                bar.update(task, completed=i - 1, description=name)
+            else:
+                err.print(f"export step {i}/{len(STEPS)}: {name}", markup=False)
+
+        result = run_export(weights, output or default_output(weights, fp16), fp16=fp16, opset=opset, on_step=step)
     typer.echo(f"wrote {result.path}: {result.config.describe()}, {result.precision}, opset {result.opset}, {result.nbytes / 1e6:.1f} MB")
     typer.echo(f"onnx.checker passed; {result.describe_checks()}")

@@ -24,6 +24,7 @@ import io
 import os
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,6 +100,16 @@ def default_output(source: str | os.PathLike, fp16: bool = False) -> Path:
     return Path(stem + (".fp16" if fp16 else "") + onnxfile.SUFFIX)
 
 
+STEPS: tuple[str, ...] = (
+    "loading the checkpoint",
+    "exporting the graph (torch dynamo; the slow step)",
+    "checking the graph (onnx.checker)",
+    "comparing ONNX Runtime with torch",
+    "writing the file",
+)
+"""The export's steps, in order, as ``on_step`` reports them."""
+
+
 def export(
     source,
     out: str | os.PathLike,
@@ -107,8 +118,11 @@ def export(
     opset: int = DEFAULT_OPSET,
     tolerance: float | None = None,
     seed: int = 0,
+    on_step: Callable[[int, str], None] | None = None,
 ) -> ExportReport:
     """Export ``source`` (a checkpoint path, or a ``(model, config)`` pair) to ``out``.
+
+    ``on_step(i, name)`` is called as each of the ``STEPS`` begins (i from 1), for progress.
 
     Returns the report of a verified, written file. Raises ``ExportError`` (one line) when the
     export cannot be made, and ``ParityError`` (nothing written) when ORT and torch disagree
@@ -125,10 +139,13 @@ def export(
         raise ExportError(f"{out}: cannot write there: {existing} is not a folder")
     if opset < MIN_OPSET:
         raise ExportError(f"opset {opset} is not supported: the exporter needs opset {MIN_OPSET} or newer")
+    step = on_step or (lambda i, name: None)
+    step(1, STEPS[0])
     model, config, source_sha = _load_source(source)
     precision = "fp16" if fp16 else "fp32"
     tolerance = TOLERANCES[precision] if tolerance is None else tolerance
 
+    step(2, STEPS[1])
     proto = _to_onnx(model, config, fp16=fp16, opset=opset, out=out)
     written_opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
     if written_opset != opset:
@@ -148,9 +165,11 @@ def export(
     if proto.ByteSize() > MAX_PROTO_BYTES:
         raise ExportError(f"{out}: the model is over 2 GB, too large for a single-file ONNX export")
     data = proto.SerializeToString()
+    step(3, STEPS[2])
     _check_graph(proto, out)
 
     report = ExportReport(out, config, precision, opset, len(data), tolerance)
+    step(4, STEPS[3])
     report.checks = _parity(model, config, data, seed=seed, out=out)
     report.seconds = time.perf_counter() - start
     if not report.passed:
@@ -159,6 +178,7 @@ def export(
             f"{tolerance:.0e} ({precision}); nothing written",
             report,
         )
+    step(5, STEPS[4])
     try:
         atomic.write_bytes(out, data)
     except OSError as exc:

@@ -151,8 +151,14 @@ def _num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4f}"
 
 
-def eval_tables(summary: dict[str, Any], title: str) -> list[Table]:
-    """The overall metrics, then one table per breakdown (generator, family), then errors."""
+MIN_GROUP = 5
+"""Smallest group glass eval lists by default: below it accuracy moves in steps of 25% or
+more and a per-group AUROC says nothing."""
+
+
+def eval_tables(summary: dict[str, Any], title: str, *, min_group: int = MIN_GROUP) -> list[Table]:
+    """The overall metrics, then one table per breakdown (generator, family) of the groups
+    of at least ``min_group`` images (a line counts the others), then errors."""
     overall = summary["overall"]
     table = Table(title=Text(title), title_justify="left")
     table.add_column("metric")
@@ -168,9 +174,15 @@ def eval_tables(summary: dict[str, Any], title: str) -> list[Table]:
         t = Table(title=f"By {key} (AUROC: the group against every image of the other class)", title_justify="left")
         for col, justify in ((key, "left"), ("class", "left"), ("n", "right"), ("accuracy", "right"), ("mean P(AI)", "right"), ("AUROC", "right")):
             t.add_column(col, justify=justify, overflow="fold")
-        for name, g in groups.items():
+        shown = {name: g for name, g in groups.items() if g["n"] >= min_group}
+        for name, g in shown.items():
             t.add_row(Text(name), g["label"], str(g["n"]), _num(g["accuracy"]), _num(g["mean_p_ai"]), _num(g["auroc"]))
-        tables.append(t)
+        hidden = len(groups) - len(shown)
+        if hidden:
+            t.caption = f"{hidden} {key} group(s) of fewer than {min_group} images not listed (--min-group 1 lists all; --json has every group)"
+            t.caption_justify = "left"
+        if shown or hidden:
+            tables.append(t)
     if summary["errors"]:
         t = Table(title="Not scored", title_justify="left")
         t.add_column("file", overflow="fold")
