@@ -20,6 +20,7 @@ from contextlib import contextmanager
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from glass_cli.outputs.exit_codes import EXIT_FLAGGED, EXIT_INTERRUPTED, EXIT_USAGE
 
@@ -39,8 +40,9 @@ err = Console(stderr=True, highlight=False)
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
-    """Print ``glass: error: MESSAGE`` on stderr and return the Exit to raise."""
-    err.print(f"[bold red]glass: error:[/bold red] {message}", markup=True, soft_wrap=True)
+    """Print ``glass: error: MESSAGE`` on stderr and return the Exit to raise. The message is
+    plain text: brackets in it (pip extras, paths) are printed, not read as markup."""
+    err.print(f"[bold red]glass: error:[/bold red] {escape(message)}", markup=True, soft_wrap=True)
     return typer.Exit(code)
 
 

@@ -76,6 +76,12 @@ def scan(
     file_timeout: Annotated[
         float, typer.Option(metavar="SECONDS", help="Give up on a file still being read or decoded after this long; 0 = no limit.", min=0)
     ] = o.FILE_TIMEOUT,
+    watermarks: Annotated[
+        bool, typer.Option("--watermarks/--no-watermarks", help="Read the invisible watermarks that Stable Diffusion and SDXL pipelines embed (evidence beside P(AI)).")
+    ] = True,
+    trustmark: Annotated[
+        bool, typer.Option("--trustmark", help="Also decode Adobe TrustMark watermarks: needs pip install 'glass-cli[trustmark]'; its models are fetched from Adobe on first use.")
+    ] = False,
     debug: o.Debug = False,
 ) -> None:
     """Scan images and flag the ones made by generative AI.
@@ -93,7 +99,7 @@ def scan(
                          threshold=threshold, uncertain=o.band(uncertain), batch_size=batch_size, workers=workers, shard=shard,
                          recursive=recursive, max_pixels=max_pixels, max_bytes=max_bytes,
                          file_timeout=file_timeout or None, json=json_out, jsonl=jsonl_out, csv=csv_out,
-                         save_crops=save_crops, report_html=report_html)
+                         save_crops=save_crops, report_html=report_html, watermarks=watermarks, trustmark=trustmark)
         with job.open(), progress(err, info=False, elapsed=False) as bar:
             task = bar.add_task("scanning", total=len(job.files)) if bar else None
             for _ in job:
