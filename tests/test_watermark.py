@@ -109,12 +109,23 @@ def test_unmarked_photos_give_no_finding_and_stay_far_below_the_thresholds():
 
 
 def test_a_large_picture_reads_rows_spread_over_it():
-    marked = mark(photo(1, 1024).resize((1024, 4096)), "sdxl-diffusers")  # 512 rows of 128 blocks, 256 read
+    marked = mark(photo(1, 1024).resize((1024, 4096)), "sdxl-diffusers")  # 512 rows of 128 blocks, 128 read
     (reading,) = [r for r in wm.read_dwt_dct(marked) if r.message.key == "sdxl"]
     assert reading.agree == 48
     assert wm.MAX_BLOCKS * 0.9 < reading.blocks <= wm.MAX_BLOCKS
-    assert wm._block_rows(512, 128).tolist() == [round(i * 511 / 255) for i in range(256)]
-    assert wm._block_rows(128, 128).tolist() == list(range(128))
+    assert wm._block_rows(512, 128).tolist() == [round(i * 511 / 127) for i in range(128)]
+    assert wm._block_rows(128, 128).tolist() == list(range(128))  # a 1024x1024 output: every block
+    assert wm._block_rows(375, 500).tolist() == [round(i * 374 / 31) for i in range(32)]  # 4000x3000
+
+
+def test_unmarked_pictures_stop_after_the_sample_and_marked_ones_are_read_whole():
+    plain = photo(1, 1024)
+    readings = wm.read_dwt_dct(plain)
+    assert [r.message.key for r in readings] == ["sd1", "sd2", "sdxl"]
+    assert all(r.agree < r.message.screen for r in readings)
+    assert all(wm.SCREEN_BLOCKS * 0.9 < r.blocks <= wm.SCREEN_BLOCKS for r in readings)
+    (marked,) = [r for r in wm.read_dwt_dct(mark(plain, "sdxl-diffusers")) if r.message.key == "sdxl"]
+    assert wm.MAX_BLOCKS * 0.9 < marked.blocks <= wm.MAX_BLOCKS
 
 
 def test_alpha_is_dropped_and_the_mark_still_found():
@@ -139,7 +150,7 @@ def test_block_bits_equal_invisible_watermarks_own_decoder():
         pixels = np.ascontiguousarray(pixels if layout.offset == 128.0 else pixels.astype(np.float32))
         band, _ = pywt.dwt2(cv2.cvtColor(pixels, cv2.COLOR_BGR2YUV)[..., 1], "haar")
         theirs = np.array(EmbedMaxDct(wmLen=1).decode_frame(band, 36, [[]])[0], dtype=bool).reshape(64, 64)
-        ours, clear = wm._block_bits(wm._approximation(wm._chroma(wm._strips(image, wm._block_rows(64, 64), 64), layout)))
+        ours, clear = wm._block_bits(wm._band(wm._strips(image, wm._block_rows(64, 64), 64).astype(np.float32), layout, {}))
         assert ours.shape == (64, 64)
         assert np.array_equal(ours[clear], theirs[clear]), layout.name
         assert clear.mean() > 0.85, layout.name
