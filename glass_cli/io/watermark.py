@@ -20,8 +20,9 @@ is 8x8 pixels of the picture, taken in raster order; block n carries bit n mod L
 L-bit message. In each block the coefficient of largest magnitude among the 15 after the
 first is quantised with a step of 36 so that its magnitude lands a quarter step (bit 0) or
 three quarters of a step (bit 1) into its bin. Reading takes that coefficient's magnitude
-modulo 36: above half the step is a 1. Each bit is the majority over all blocks that carry
-it, and the finding reports how many of the message's bits agree.
+modulo 36: above half the step is a 1. Each bit is a vote of the blocks that carry it
+(against the picture's own share of ones, see ``_match``), and the finding reports how
+many of the message's bits agree.
 
 Two details of how the pipelines call the encoder matter when reading:
 
@@ -34,9 +35,10 @@ Two details of how the pipelines call the encoder matter when reading:
 
 The mark is tied to the pixel grid: it survives lossless saving, only partly JPEG, and not
 a resize or a crop that moves the 8-pixel grid (docs/experiments/watermarks.md has the
-measurements behind the thresholds below). Reading is cheap: a sample of ``SCREEN_BLOCKS`` blocks, in whole rows spread over
-the picture, and up to ``MAX_BLOCKS`` when that sample looks marked (about 1 ms for an
-unmarked picture, 5 ms for a marked SDXL one).
+measurements behind the thresholds below). Reading is cheap: a sample of
+``SCREEN_BLOCKS`` blocks in whole rows spread over the picture, and up to ``MAX_BLOCKS``
+when that sample looks marked (2.7 ms for a small photo, 8.4 ms for a 12 MP one, on two
+busy cores).
 """
 
 from __future__ import annotations
