@@ -52,7 +52,8 @@ def needs(part: str, debug: bool = False) -> None:
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
-    """Print ``glass: error: MESSAGE`` on stderr and return the Exit to raise."""
+    """Print ``glass: error: MESSAGE`` on stderr and return the Exit to raise. The message is
+    plain text: brackets in it (pip extras, paths) are printed, not read as markup."""
     err.print(f"[bold red]glass: error:[/bold red] {escape(message)}", markup=True, soft_wrap=True)
     return typer.Exit(code)
 

@@ -79,6 +79,12 @@ def scan(
     min_side: Annotated[
         int, typer.Option(metavar="PX", help="Do not score images with a side shorter than this; they are reported as too small to judge.", min=1)
     ] = o.MIN_SIDE,
+    watermarks: Annotated[
+        bool, typer.Option("--watermarks/--no-watermarks", help="Read the invisible watermarks that Stable Diffusion and SDXL pipelines embed (evidence beside P(AI)).")
+    ] = True,
+    trustmark: Annotated[
+        bool, typer.Option("--trustmark", help="Also decode Adobe TrustMark watermarks: needs pip install 'glass-cli[trustmark]'; its models are fetched from Adobe on first use.")
+    ] = False,
     debug: o.Debug = False,
 ) -> None:
     """Scan images and flag the ones made by generative AI.
@@ -96,7 +102,7 @@ def scan(
                          threshold=threshold, uncertain=o.band(uncertain), batch_size=batch_size, workers=workers, shard=shard,
                          recursive=recursive, max_pixels=max_pixels, max_bytes=max_bytes,
                          file_timeout=file_timeout or None, min_side=min_side, json=json_out, jsonl=jsonl_out, csv=csv_out,
-                         save_crops=save_crops, report_html=report_html)
+                         save_crops=save_crops, report_html=report_html, watermarks=watermarks, trustmark=trustmark)
         with job.open(), progress(err, info=False, elapsed=False) as bar:
             task = bar.add_task("scanning", total=len(job.files)) if bar else None
             for _ in job:

@@ -2,8 +2,9 @@
 
 ``scan_paths`` checks everything that can be checked cheaply first, in this order: the
 paths exist, the weights resolve, the model file suits the engine, the shard parses, the
-output destinations can be written (``outputs.sinks.check_destinations``). Only then does
-it walk the folders, and ``ScanJob.open()`` loads the model. So a bad option fails before
+output destinations can be written (``outputs.sinks.check_destinations``), an optional
+watermark reader asked for is installed. Only then does it walk the folders, and
+``ScanJob.open()`` loads the model (and TrustMark's, when asked). So a bad option fails before
 any work. Iterating the opened job scans file by file, feeds every requested output as
 results arrive, and writes the end-of-scan outputs (JSON document, HTML report) when the
 last file is done::
@@ -17,15 +18,26 @@ last file is done::
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from glass_cli.inference.engines import describe_model, engine_kind, open_engine
-from glass_cli.inference.scan import DEFAULT_FILE_TIMEOUT, DEFAULT_MIN_SIDE, Decision, ScanError, ScanResult, default_workers, scan
+from glass_cli.inference.scan import (
+    DEFAULT_FILE_TIMEOUT,
+    DEFAULT_MIN_SIDE,
+    Decision,
+    ScanError,
+    ScanResult,
+    Watermarks,
+    default_workers,
+    scan,
+)
 from glass_cli.io.image import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from glass_cli.io.walk import iter_files, parse_shard, shard_files
+from glass_cli.io.watermark import TRUSTMARK_MISSING, TrustMarkReader, WatermarkSetupError, trustmark_installed
 from glass_cli.models import checkpoint
 from glass_cli.outputs import records
 from glass_cli.outputs.sinks import OutputOptions, ScanOutputs, check_destinations
@@ -36,12 +48,15 @@ class ScanJob:
 
     def __init__(self, paths: Sequence[Path], files: list, weights: Path, *, engine: str, device: str, precision: str,
                  threshold: float | None, uncertain: tuple[float, float] | None, batch_size: int, workers: int,
-                 max_pixels: int, max_bytes: int, file_timeout: float | None, min_side: int, outputs: OutputOptions):
+                 max_pixels: int, max_bytes: int, file_timeout: float | None, min_side: int, outputs: OutputOptions,
+                 watermarks: bool = True, trustmark: bool = False):
         self.paths, self.files, self.weights = paths, files, weights
         self._engine_args = (engine, device, precision)
         self._threshold, self._uncertain = threshold, uncertain
         self.batch_size, self.workers, self.max_pixels, self.outputs = batch_size, workers, max_pixels, outputs
         self.max_bytes, self.file_timeout, self.min_side = max_bytes, file_timeout, min_side
+        self._trustmark = trustmark
+        self.watermarks = Watermarks(dwt_dct=watermarks)
         self.engine = None
         self.model: dict[str, Any] = {}
         self.decision: Decision | None = None
@@ -54,6 +69,12 @@ class ScanJob:
         self.model = describe_model(self.weights, self.engine)
         threshold = self.engine.config.threshold if self._threshold is None else self._threshold
         self.decision = Decision(threshold, self._uncertain)
+        if self._trustmark:
+            try:
+                reader = TrustMarkReader(device="cuda" if self.engine.device.startswith("cuda") else "cpu")
+            except WatermarkSetupError as exc:
+                raise ScanError(str(exc)) from None
+            self.watermarks = dataclasses.replace(self.watermarks, trustmark=reader)
         self._sinks = ScanOutputs(self.outputs, self.paths, model=self.model, decision=self.decision, device=self.engine.device)
         return self
 
@@ -62,7 +83,7 @@ class ScanJob:
             self.open()
         results = scan(self.files, self.engine, decision=self.decision, batch_size=self.batch_size,
                        max_pixels=self.max_pixels, max_bytes=self.max_bytes, file_timeout=self.file_timeout, min_side=self.min_side,
-                       explain=self.outputs.explain, workers=self.workers)
+                       explain=self.outputs.explain, workers=self.workers, watermarks=self.watermarks)
         for result in results:
             self._sinks.add(result)
             self.results.append(result)
@@ -118,10 +139,14 @@ def scan_paths(
     csv: str | None = None,
     save_crops: str | None = None,
     report_html: str | None = None,
+    watermarks: bool = True,
+    trustmark: bool = False,
 ) -> ScanJob:
     """Check a scan's options and walk its files (see the module docstring); the model is
     loaded by ``open()`` or on the first iteration. Errors: ScanError, CheckpointError,
-    EngineError, one line each. Output destinations: files, or '-' for stdout (one at most)."""
+    EngineError, one line each. Output destinations: files, or '-' for stdout (one at most).
+    ``watermarks``: read the SD/SDXL pixel watermarks; ``trustmark``: also decode TrustMark
+    (the ``trustmark`` extra; its models are fetched from Adobe on first use)."""
     paths = [Path(p) for p in paths]
     for p in paths:
         if not p.exists() and not p.is_symlink():
@@ -134,10 +159,13 @@ def scan_paths(
         raise ScanError(str(exc)) from None
     outputs = OutputOptions(json, jsonl, csv, save_crops, report_html)
     check_destinations(outputs, paths)
+    if trustmark and not trustmark_installed():
+        raise ScanError(TRUSTMARK_MISSING)
     files = list(shard_files(iter_files(paths, recursive), part))
     if not files:
         where = ", ".join(str(p) for p in paths)
         raise ScanError(f"no image files found in {where}" + (f" for shard {shard}" if shard else ""))
     return ScanJob(paths, files, weights, engine=engine, device=device, precision=precision, threshold=threshold,
                    uncertain=uncertain, batch_size=batch_size, workers=workers or default_workers(),
-                   max_pixels=max_pixels, max_bytes=max_bytes, file_timeout=file_timeout, min_side=min_side, outputs=outputs)
+                   max_pixels=max_pixels, max_bytes=max_bytes, file_timeout=file_timeout, min_side=min_side, outputs=outputs,
+                   watermarks=watermarks, trustmark=trustmark)

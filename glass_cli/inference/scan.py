@@ -4,8 +4,9 @@
 write them as they come, or stop early. A file that cannot be read or decoded becomes a
 result with ``verdict == "error"`` and a one-line reason; it never stops the scan. Crops are
 placed with a seed taken from the file's SHA-256, so a file gets the same score whatever its
-name, folder, batch or position. Provenance evidence is read from the same bytes and kept
-beside the score, never mixed into it.
+name, folder, batch or position. Provenance evidence is read from the same bytes (metadata)
+and from the decoded picture (invisible watermarks, ``io.watermark``) and kept beside the
+score, never mixed into it.
 
 ``scan`` takes files and an open engine. The whole of ``glass scan`` (weights, engine kind,
 shard, output destinations checked before any work, then walk, model and outputs) is
@@ -27,6 +28,7 @@ from glass_cli.io.digest import usable_cores
 from glass_cli.io.evidence import Finding, read_evidence
 from glass_cli.io.image import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, LoadError, read_bytes
 from glass_cli.io.walk import WalkError
+from glass_cli.io.watermark import TrustMarkReader, read_watermarks
 from glass_cli.preprocess.prepare import prepare_bytes
 from glass_cli.preprocess.views import Views, scale_image
 
@@ -134,7 +136,22 @@ def _explanation(image: Image.Image, boxes) -> Explanation:
     return Explanation(preview, scale, [image.crop(b) for b in boxes])
 
 
-def _prepare(path: Path, config, max_pixels: int, max_bytes: int, min_side: int, explain: bool) -> tuple[ScanResult, Views | None]:
+@dataclass(frozen=True)
+class Watermarks:
+    """Which invisible watermarks scan reads from the decoded pixels."""
+
+    dwt_dct: bool = True
+    """The Stable Diffusion / SDXL dwtDct messages (a few milliseconds per file)."""
+    trustmark: TrustMarkReader | None = None
+    """An open TrustMark decoder, or None (not read)."""
+
+    @property
+    def any(self) -> bool:
+        return self.dwt_dct or self.trustmark is not None
+
+
+def _prepare(path: Path, config, max_pixels: int, max_bytes: int, min_side: int, explain: bool,
+             watermarks: Watermarks) -> tuple[ScanResult, Views | None]:
     result = ScanResult(path=str(path), verdict=VERDICT_ERROR)
     try:
         data = read_bytes(path, max_bytes=max_bytes)
@@ -149,6 +166,8 @@ def _prepare(path: Path, config, max_pixels: int, max_bytes: int, min_side: int,
     except Exception as exc:  # a bug or an exotic file must not end the scan
         result.error = f"internal error while preparing views ({type(exc).__name__}: {exc})"
         return result, None
+    if watermarks.any:
+        result.evidence += read_watermarks(image, dwt_dct=watermarks.dwt_dct, trustmark=watermarks.trustmark)
     result.width, result.height = image.size
     if min(image.size) < min_side:
         result.format = None
@@ -178,6 +197,7 @@ def scan(
     min_side: int = DEFAULT_MIN_SIDE,
     explain: bool = False,
     workers: int = 1,
+    watermarks: Watermarks | None = None,
 ) -> Iterator[ScanResult]:
     """Scan ``files`` (paths, or what ``walk.iter_files`` yields) with ``engine``.
 
@@ -188,7 +208,8 @@ def scan(
     side shorter than ``min_side`` pixels are reported as too small to judge. A file larger
     than ``max_bytes`` is refused unread; one whose preparation takes longer than
     ``file_timeout`` seconds (None: no limit) is given up and reported while the files
-    behind it go on.
+    behind it go on. ``watermarks`` says which pixel watermarks are read (default: the
+    SD/SDXL ones, not TrustMark).
     """
     if batch_size < 1:
         raise ScanError("--batch-size must be at least 1")
@@ -204,13 +225,14 @@ def scan(
     decision = decision or Decision(config.threshold)
     model_id = getattr(engine, "model_id", None)
     engine_kind = getattr(engine, "kind", None)
+    watermarks = watermarks or Watermarks()
 
     def prepare(indexed) -> tuple[ScanResult, Views | None]:
         index, item = indexed
         if isinstance(item, WalkError):
             result, views = ScanResult(path=item.path, verdict=VERDICT_ERROR, error=item.reason), None
         else:
-            result, views = _prepare(Path(item), config, max_pixels, max_bytes, min_side, explain)
+            result, views = _prepare(Path(item), config, max_pixels, max_bytes, min_side, explain, watermarks)
         result.index, result.model_id, result.engine = index, model_id, engine_kind
         return result, views
 
