@@ -186,7 +186,7 @@ def _size_text(n: int) -> str:
 def _open_readonly(path: str | os.PathLike) -> int:
     """The descriptor of ``path`` opened for reading without blocking (a FIFO that slipped
     past the stat check opens at once instead of waiting for a writer)."""
-    return os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    return os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
 
 
 def read_bytes(path: str | os.PathLike, *, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
@@ -212,7 +212,8 @@ def read_bytes(path: str | os.PathLike, *, max_bytes: int = DEFAULT_MAX_BYTES) -
             if info.st_size > max_bytes:
                 raise LoadError(p, f"{_size_text(info.st_size)}, above the read limit of {_size_text(max_bytes)} "
                                    "(raise it with --max-bytes)")
-            os.set_blocking(fd, True)
+            if getattr(os, "O_NONBLOCK", 0):  # POSIX; a regular file reads the same either way
+                os.set_blocking(fd, True)
             chunks, total = [], 0
             while total <= max_bytes:
                 chunk = os.read(fd, min(1 << 22, max_bytes + 1 - total))
