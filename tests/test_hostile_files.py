@@ -17,7 +17,7 @@ from PIL import Image
 
 from glass_cli.inference.pipeline import ordered_map
 from glass_cli.io import image as image_io
-from glass_cli.io.damage import jpeg_end, repair_png
+from glass_cli.io.damage import exif_problem, jpeg_end, repair_png
 from glass_cli.io.image import LoadError, read_bytes
 
 from .conftest import noise_image
@@ -177,7 +177,7 @@ def test_damaged_but_decodable_files_are_scored_with_the_damage_reported(tmp_pat
     exif = Image.Exif()
     exif[0x0110] = "Camera"
     broken = bytearray(exif.tobytes())
-    broken[10:14] = b"\xff\xff\xff\x7f"  # an IFD entry count far past the block's end
+    broken[10:14] = b"\xff\xff\xff\x7f"  # the first IFD's offset (big-endian), far past the block's end
     (d / "broken-exif.jpg").write_bytes(_jpeg(picture, exif=bytes(broken)))
     out = tmp_path / "out.jsonl"
     result = scan(d, "--weights", tiny_glass, "--threshold", "1", "--all", "--jsonl", out)
@@ -192,8 +192,8 @@ def test_damaged_but_decodable_files_are_scored_with_the_damage_reported(tmp_pat
     assert damage["trailing.jpg"] == [("trailing-data", "1400 bytes after the JPEG's end-of-image marker: data glass does not read")]
     assert damage["trailing.png"] == [("trailing-data", "4 bytes after the PNG's end (IEND): data glass does not read")]
     assert damage["padded.jpg"] == []
-    assert [k for k, _ in damage["broken-exif.jpg"]] == ["exif"]
-    assert damage["broken-exif.jpg"][0][1].startswith("the EXIF block does not parse")
+    assert damage["broken-exif.jpg"] == [("exif", "the EXIF block does not parse (first IFD at byte 4294967167 is past the "
+                                                  "block's end (34 bytes)); pixels scored without it")]
     # the damaged chunk's workflow is still reported as what it is
     assert any(f["key"] == "prompt" for f in recs["bad-text-crc.png"]["evidence"])
     assert "damaged tEXt chunk (skipped)" in result.stdout
@@ -207,6 +207,22 @@ def test_training_and_eval_read_the_damaged_png_too(tmp_path):
         Image.open(path).load()  # Pillow alone refuses it
     loaded = image_io.load_image(path)
     assert loaded.image.size == (40, 40) and loaded.sha256 == __import__("hashlib").sha256(data).hexdigest()
+
+
+def test_exif_structure_checks():
+    exif = Image.Exif()
+    exif[0x0110] = "Camera"
+    good = exif.tobytes()  # b"Exif\0\0" + a TIFF block (Pillow writes it big-endian)
+    order = "little" if good[6:8] == b"II" else "big"
+    assert exif_problem(good) is None and exif_problem(good[6:]) is None  # JPEG APP1 and PNG eXIf forms
+    assert exif_problem(b"Exif\0\0XX*\0") == "no TIFF header"
+    assert exif_problem(good[:8] + (43).to_bytes(2, order) + good[10:]) == "bad TIFF magic number"
+    many = bytearray(good)
+    many[14:16] = (500).to_bytes(2, order)  # the first IFD's entry count
+    assert exif_problem(bytes(many)) == "first IFD claims 500 entries, more than the block holds"
+    far = bytearray(good)
+    far[6 + 8 + 2 + 8 : 6 + 8 + 2 + 12] = (10_000).to_bytes(4, order)  # the Model string's value offset
+    assert exif_problem(bytes(far)) == "entry 0 points past the block's end"
 
 
 def test_png_repair_and_jpeg_end_are_exact():

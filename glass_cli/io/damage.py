@@ -119,6 +119,35 @@ def jpeg_end(data: bytes) -> int | None:
     return None
 
 
+_TIFF_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8, 17: 8, 18: 8}
+"""Bytes per value of each TIFF field type (EXIF is a TIFF structure)."""
+
+
+def exif_problem(payload: bytes) -> str | None:
+    """Why an EXIF block (JPEG APP1 with its ``Exif\\0\\0`` prefix, or a PNG eXIf chunk) is
+    broken, or None: the TIFF header, the first IFD and every value it points to must lie
+    inside the block. A structural check, so it gives the same answer in any thread (Pillow
+    only warns on such blocks, and warnings cannot be told apart between threads)."""
+    tiff = payload[6:] if payload.startswith(b"Exif\0\0") else payload
+    if len(tiff) < 8 or tiff[:2] not in (b"II", b"MM"):
+        return "no TIFF header"
+    order = "little" if tiff[:2] == b"II" else "big"
+    if int.from_bytes(tiff[2:4], order) != 42:
+        return "bad TIFF magic number"
+    ifd = int.from_bytes(tiff[4:8], order)
+    if ifd + 2 > len(tiff):
+        return f"first IFD at byte {ifd} is past the block's end ({len(tiff)} bytes)"
+    count = int.from_bytes(tiff[ifd : ifd + 2], order)
+    if ifd + 2 + 12 * count > len(tiff):
+        return f"first IFD claims {count} entries, more than the block holds"
+    for i in range(count):
+        entry = tiff[ifd + 2 + 12 * i : ifd + 14 + 12 * i]
+        size = _TIFF_SIZES.get(int.from_bytes(entry[2:4], order), 1) * int.from_bytes(entry[4:8], order)
+        if size > 4 and int.from_bytes(entry[8:12], order) + size > len(tiff):
+            return f"entry {i} points past the block's end"
+    return None
+
+
 def _size(n: int) -> str:
     return f"{n} byte{'s' if n != 1 else ''}" if n < 10_000 else f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"
 

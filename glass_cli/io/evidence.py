@@ -21,7 +21,11 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
-from glass_cli.io.damage import damage_findings
+from glass_cli.io.damage import damage_findings, exif_problem
+
+# A broken EXIF block is reported as a damage finding; Pillow's own warning about it would only
+# add an unattributable line on stderr (set once here: warning filters are process-wide).
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.TiffImagePlugin")
 
 MAX_VALUE = 65536
 """Longest value kept in full (a ComfyUI workflow is typically 10-60 kB)."""
@@ -252,17 +256,13 @@ def _exif_from(payload: bytes):
 
 
 def _exif_block(payload: bytes) -> list[Finding]:
-    """Findings of one EXIF block; a block that does not parse (Pillow raises, or warns and
-    keeps what it could read) is reported as damage beside what could be read."""
-    problem = None
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            exif = _exif_from(payload)
-        except Exception as exc:  # any parser failure is the finding
-            exif, problem = None, (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    problem = problem or next((str(w.message).strip() for w in caught if "exif" in str(w.message).lower()), None)
-    findings = _exif_findings(exif) if exif is not None else []
+    """Findings of one EXIF block; a block that is structurally broken (``damage.exif_problem``)
+    or that Pillow cannot parse is reported as damage beside whatever could be read."""
+    problem = exif_problem(payload)
+    try:
+        findings = _exif_findings(_exif_from(payload))
+    except Exception as exc:  # any parser failure is the finding
+        findings, problem = [], problem or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     if problem:
         findings.append(Finding("damage", "exif", f"the EXIF block does not parse ({problem[:120]}); pixels scored without it",
                                 label="unreadable EXIF"))
