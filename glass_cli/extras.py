@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 TRAIN_EXTRA = "train"
 NEEDS: dict[str, tuple[str, ...]] = {
-    "train": ("torch", "timm", "safetensors", "sklearn", "matplotlib"),
+    "train": ("torch", "timm", "sklearn", "matplotlib"),
     "tune": ("torch", "timm", "optuna", "sklearn", "matplotlib"),
     "cv": ("torch", "timm", "sklearn", "matplotlib"),
     "eval": ("torch", "timm", "sklearn"),
@@ -22,6 +22,9 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "torch engine": ("torch", "timm"),
 }
 """The modules each part needs beyond the plain install (import names, not package names)."""
+
+TRAIN_MODULES = frozenset(m for modules in NEEDS.values() for m in modules) | {"torchvision"}
+"""Every module of the training extra: a command that meets one of them missing names the extra."""
 
 
 class MissingExtra(Exception):

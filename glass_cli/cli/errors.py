@@ -39,10 +39,6 @@ LIBRARY_ERRORS: tuple[tuple[str, str, int], ...] = (
 
 err = Console(stderr=True, highlight=False)
 
-_EXTRA_MODULES = {"torch", "torchvision", "timm", "optuna", "sklearn", "matplotlib", "onnx", "onnxscript"}
-"""Modules of the training extra: a command that meets one missing says which extra to install."""
-
-
 def needs(part: str, debug: bool = False) -> None:
     """Stop with one line naming the extra when ``part`` (a key of ``extras.NEEDS``) lacks a package."""
     from glass_cli import extras
@@ -64,8 +60,9 @@ def classify(exc: BaseException) -> tuple[str, int] | None:
         cls = getattr(sys.modules.get(module), name, None)
         if cls is not None and isinstance(exc, cls):
             return str(exc), code
-    if isinstance(exc, ModuleNotFoundError) and exc.name and exc.name.split(".")[0] in _EXTRA_MODULES:
-        from glass_cli.extras import TRAIN_EXTRA
+    from glass_cli.extras import TRAIN_EXTRA, TRAIN_MODULES
+
+    if isinstance(exc, ModuleNotFoundError) and exc.name and exc.name.split(".")[0] in TRAIN_MODULES:
 
         return (f"this needs the training extra, which this install lacks ({exc.name} not found): "
                 f"pip install 'glass-cli[{TRAIN_EXTRA}]'"), EXIT_USAGE

@@ -123,8 +123,13 @@ class ScanResult:
     def flagged(self) -> bool:
         return self.verdict == VERDICT_AI
 
+    def ranked_crops(self) -> list[CropScore]:
+        """The crops from the most attended down (rank 1 first): the order of the table, the
+        records, the overlay and the report."""
+        return sorted(self.crops, key=lambda c: c.weight, reverse=True)
+
     def top_crops(self, n: int = 2) -> list[CropScore]:
-        return sorted(self.crops, key=lambda c: c.weight, reverse=True)[:n]
+        return self.ranked_crops()[:n]
 
 
 def _explanation(image: Image.Image, boxes) -> Explanation:
@@ -170,7 +175,6 @@ def _prepare(path: Path, config, max_pixels: int, max_bytes: int, min_side: int,
         result.evidence += read_watermarks(image, dwt_dct=watermarks.dwt_dct, trustmark=watermarks.trustmark)
     result.width, result.height = image.size
     if min(image.size) < min_side:
-        result.format = None
         result.error = (f"too small to judge ({image.width}x{image.height}): glass scores images of at least "
                         f"{min_side} px on each side (--min-side)")
         return result, None

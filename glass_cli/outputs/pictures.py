@@ -22,7 +22,7 @@ VERDICT_COLOURS = {
 
 def ranked(result: ScanResult) -> list[tuple[int, CropScore]]:
     """(rank, crop) from the most attended crop down; rank 1 is the highest weight."""
-    return list(enumerate(sorted(result.crops, key=lambda c: -c.weight), 1))
+    return list(enumerate(result.ranked_crops(), 1))
 
 
 def crop_label(crop: CropScore, crop_size: int | None = None) -> str:
@@ -107,7 +107,7 @@ def save_crops(result: ScanResult, folder: str | Path, top: int | None = None, c
         raise ValueError(f"{result.path}: scanned without explain=True, no crops kept")
     folder = Path(folder)
     prefix = file_prefix(result)
-    order = sorted(range(len(result.crops)), key=lambda i: -result.crops[i].weight)[:top]
+    order = sorted(range(len(result.crops)), key=lambda i: result.crops[i].weight, reverse=True)[:top]
     written = []
     for rank, i in enumerate(order, 1):
         name = f"{prefix}.crop{rank}-w{result.crops[i].weight:.3f}.png"

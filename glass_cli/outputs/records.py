@@ -84,7 +84,7 @@ def record(result: ScanResult) -> dict[str, Any]:
         "format": result.format,
         "sampling": result.sampling,
         "crops": [{"rank": rank, "box": list(c.box), "weight": c.weight}
-                  for rank, c in enumerate(sorted(result.crops, key=lambda c: -c.weight), 1)],
+                  for rank, c in enumerate(result.ranked_crops(), 1)],
         "evidence": [f.to_dict() for f in result.evidence],
         "evidence_declares_ai": declares_ai(result.evidence),
         "error": result.error,
