@@ -118,10 +118,12 @@ def test_read_failures(tmp_path):
         assert e.value.reason == reason
 
 
+@pytest.mark.parametrize("shared", [False, True])
 @pytest.mark.parametrize("orientation", [None, 3, 6, 8, 2])
 @pytest.mark.parametrize("variant", ["rgb-420", "rgb-444", "progressive", "grey"])
-def test_fast_jpeg_path_gives_pillows_pixels(variant, orientation):
-    """The simplejpeg path must never change what the model sees."""
+def test_fast_jpeg_path_gives_pillows_pixels(variant, orientation, shared):
+    """The simplejpeg path must never change what the model sees, whether it copies the
+    picture into an RGB image or shares its buffer as RGBX."""
     from PIL import ImageOps
 
     img = noise_image(123, 77, 5)
@@ -139,8 +141,9 @@ def test_fast_jpeg_path_gives_pillows_pixels(variant, orientation):
     data = _encode(img, "JPEG", **kw)
     from glass_cli.io.image import _decode_jpeg_fast
 
-    assert _decode_jpeg_fast(data, Image.open(io.BytesIO(data))) is not None  # the fast path ran
-    fast, _ = decode_image(data)
+    assert _decode_jpeg_fast(data, Image.open(io.BytesIO(data)), shared) is not None  # the fast path ran
+    fast, _ = decode_image(data, shared=shared)
+    assert fast.mode == ("RGBX" if shared else "RGB")
     reference = ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB")
     assert fast.size == reference.size
-    np.testing.assert_array_equal(np.asarray(fast), np.asarray(reference))
+    np.testing.assert_array_equal(np.asarray(fast)[..., :3], np.asarray(reference))

@@ -30,7 +30,7 @@ from glass_cli.io.image import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, LoadError,
 from glass_cli.io.walk import WalkError
 from glass_cli.io.watermark import TrustMarkReader, read_watermarks
 from glass_cli.preprocess.prepare import prepare_bytes
-from glass_cli.preprocess.views import Views, scale_image
+from glass_cli.preprocess.views import Views, rgb, scale_image
 
 VERDICT_AI = "ai"
 VERDICT_REAL = "real"
@@ -138,7 +138,7 @@ def _explanation(image: Image.Image, boxes) -> Explanation:
         preview = scale_image(image, scale, resample=Image.Resampling.BILINEAR, reducing_gap=2.0)
     else:
         preview = image.copy()
-    return Explanation(preview, scale, [image.crop(b) for b in boxes])
+    return Explanation(rgb(preview), scale, [rgb(image.crop(b)) for b in boxes])
 
 
 @dataclass(frozen=True)

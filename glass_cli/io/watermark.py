@@ -170,7 +170,7 @@ def _strips(image: Image.Image, rows: np.ndarray, cols: int) -> np.ndarray:
         if k == len(rows) or rows[k] != rows[k - 1] + 1:
             runs.append((int(rows[start]), int(rows[k - 1]) + 1))
             start = k
-    parts = [np.asarray(image.crop((0, 8 * a, 8 * cols, 8 * b))) for a, b in runs]
+    parts = [np.asarray(image.crop((0, 8 * a, 8 * cols, 8 * b)))[..., :3] for a, b in runs]
     return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
 
 
@@ -342,7 +342,7 @@ class TrustMarkReader:
 
 
 def _rgb(image: Image.Image) -> Image.Image | None:
-    if image.mode == "RGB":
+    if image.mode in ("RGB", "RGBX"):  # RGBX: a JPEG's shared decode buffer, same pixels
         return image
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):  # scale 16-bit to 8 bits instead of clipping
         array = np.asarray(image, dtype=np.float64)
@@ -360,5 +360,5 @@ def read_watermarks(image: Image.Image, *, dwt_dct: bool = True, trustmark: Trus
     except Exception:  # evidence is best effort: an odd picture must not cost the scan
         return []
     if trustmark is not None:
-        findings += trustmark.read(rgb)
+        findings += trustmark.read(rgb if rgb.mode == "RGB" else rgb.convert("RGB"))
     return findings

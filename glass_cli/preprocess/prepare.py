@@ -25,7 +25,7 @@ from PIL import Image
 
 from glass_cli.io.image import DEFAULT_MAX_PIXELS, decode_image, read_bytes
 from glass_cli.preprocess.sampling import seed_from_digest
-from glass_cli.preprocess.views import Views, build_views
+from glass_cli.preprocess.views import Views, build_views, rgb
 
 Perturb = Callable[[Image.Image, str], "tuple[Image.Image, bytes] | None"]
 """(picture, path) -> (new picture, the bytes of the file it stands for), or None to keep it."""
@@ -39,7 +39,8 @@ class PreparedFile:
     nbytes: int
     format: str | None
     image: Image.Image
-    """The decoded RGB picture (orientation applied, perturbed if asked) the views were cut from."""
+    """The decoded picture (orientation applied, perturbed if asked) the views were cut from:
+    RGB, or RGBX for a JPEG whose decoder buffer it shares (``io.image.decode_image``)."""
     views: Views
 
 
@@ -55,10 +56,10 @@ def prepare_bytes(
     """The views of a file whose bytes are already read (``sha256``: their hash, if known).
     Raises LoadError with a one-line reason when they cannot be decoded."""
     digest = bytes.fromhex(sha256) if sha256 else hashlib.sha256(data).digest()
-    image, fmt = decode_image(data, path, max_pixels=max_pixels)
+    image, fmt = decode_image(data, path, max_pixels=max_pixels, shared=True)
     seed_digest = digest
     if perturb is not None:
-        changed = perturb(image, str(path))
+        changed = perturb(rgb(image), str(path))
         if changed is not None:
             image, new_bytes = changed
             seed_digest = hashlib.sha256(new_bytes).digest()

@@ -61,8 +61,15 @@ class Views:
     """(width, height) of the image the views came from."""
 
 
+PIXEL_MODES = ("RGB", "RGBX")
+"""Picture modes the views are cut from: RGB, or RGBX (the same pixels plus a padding byte,
+the layout a JPEG is decoded to when its buffer is shared with Pillow, ``io.image``)."""
+
+
 def normalize(pixels: np.ndarray, norm: Normalization) -> np.ndarray:
-    """uint8 [H, W, 3] -> float32 [3, H, W], (x / 255 - mean) / std."""
+    """uint8 [H, W, 3] (or [H, W, 4], the fourth channel ignored) -> float32 [3, H, W],
+    (x / 255 - mean) / std."""
+    pixels = pixels[..., :3]
     mean = np.asarray(norm.mean, dtype=np.float32) * 255.0
     inv_std = 1.0 / (np.asarray(norm.std, dtype=np.float32) * 255.0)
     out = (pixels.astype(np.float32) - mean) * inv_std
@@ -117,7 +124,7 @@ def plan_crops(width: int, height: int, config: ModelConfig, seed: int) -> tuple
 
 def build_views(image: Image.Image, config: ModelConfig, seed: int) -> Views:
     """Prepare one RGB image for the model described by ``config``; crops placed by ``seed``."""
-    if image.mode != "RGB":
+    if image.mode not in PIXEL_MODES:
         raise ValueError(f"build_views needs an RGB image, got mode {image.mode}")
     s = config.crop_size
     global_view = resize_view(image, s, config.global_norm)
@@ -126,6 +133,11 @@ def build_views(image: Image.Image, config: ModelConfig, seed: int) -> Views:
     plan, factors = plan_crops(image.width, image.height, config, seed)
     crops = np.stack([cut_crop(image, box, config.local_norm, m) for box, m in zip(plan.boxes, factors)])
     return Views(global_view, crops, plan, image.size)
+
+
+def rgb(image: Image.Image) -> Image.Image:
+    """``image`` as a plain RGB picture (a copy only when it is RGBX)."""
+    return image if image.mode == "RGB" else image.convert("RGB")
 
 
 def collate(views: list[Views]) -> tuple[np.ndarray, np.ndarray | None]:
