@@ -28,6 +28,7 @@ import typer
 from glass_cli.config import BALANCE_MODES, REENCODE_MODES, TrainConfig
 from glass_cli.evaluation.cv import GROUP_BY
 from glass_cli.inference.engines import ENGINES, PRECISIONS
+from glass_cli.inference.processes import POOLS
 from glass_cli.inference.scan import DEFAULT_FILE_TIMEOUT, DEFAULT_MIN_SIDE
 from glass_cli.io.image import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 
@@ -45,6 +46,7 @@ def choices(name: str, values: Sequence[str]) -> type[Enum]:
 Device = choices("Device", DEVICES)
 Precision = choices("Precision", PRECISIONS)
 Engine = choices("Engine", ENGINES)
+Pool = choices("Pool", POOLS)
 Balance = choices("Balance", BALANCE_MODES)
 Reencode = choices("Reencode", REENCODE_MODES)
 GroupBy = choices("GroupBy", GROUP_BY)

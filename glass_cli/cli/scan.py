@@ -60,8 +60,11 @@ def scan(
     ] = o.Engine.auto,
     batch_size: Annotated[int, typer.Option(help="Images per model call, across files.", min=1)] = 8,
     workers: Annotated[
-        int | None, typer.Option(help="Threads reading and decoding files ahead of the model. Default: one per CPU core.", min=1)
+        int | None, typer.Option(help="Workers reading and decoding files ahead of the model. Default: one per CPU core.", min=1)
     ] = None,
+    pool: Annotated[
+        o.Pool, typer.Option(help="Workers as threads, or processes (a stuck file's worker is killed); auto: processes above 4 workers.")
+    ] = o.Pool.auto,
     shard: Annotated[
         str | None, typer.Option(metavar="I/N", help="Scan only shard I of N (stable split by path) to spread a corpus over N machines.")
     ] = None,
@@ -99,7 +102,7 @@ def scan(
     job = None
     with reported(debug, interrupted=lambda: f"interrupted after {len(job.results) if job else 0} files"):
         job = scan_paths(paths, weights=weights, engine=engine_name.value, device=device.value, precision=precision.value,
-                         threshold=threshold, uncertain=o.band(uncertain), batch_size=batch_size, workers=workers, shard=shard,
+                         threshold=threshold, uncertain=o.band(uncertain), batch_size=batch_size, workers=workers, pool=pool.value, shard=shard,
                          recursive=recursive, max_pixels=max_pixels, max_bytes=max_bytes,
                          file_timeout=file_timeout or None, min_side=min_side, json=json_out, jsonl=jsonl_out, csv=csv_out,
                          save_crops=save_crops, report_html=report_html, watermarks=watermarks, trustmark=trustmark)

@@ -48,12 +48,13 @@ class ScanJob:
 
     def __init__(self, paths: Sequence[Path], files: list, weights: Path, *, engine: str, device: str, precision: str,
                  threshold: float | None, uncertain: tuple[float, float] | None, batch_size: int, workers: int,
-                 max_pixels: int, max_bytes: int, file_timeout: float | None, min_side: int, outputs: OutputOptions,
+                 pool: str = "auto", max_pixels: int, max_bytes: int, file_timeout: float | None, min_side: int, outputs: OutputOptions,
                  watermarks: bool = True, trustmark: bool = False):
         self.paths, self.files, self.weights = paths, files, weights
         self._engine_args = (engine, device, precision)
         self._threshold, self._uncertain = threshold, uncertain
         self.batch_size, self.workers, self.max_pixels, self.outputs = batch_size, workers, max_pixels, outputs
+        self.pool = pool
         self.max_bytes, self.file_timeout, self.min_side = max_bytes, file_timeout, min_side
         self._trustmark = trustmark
         self.watermarks = Watermarks(dwt_dct=watermarks)
@@ -83,7 +84,7 @@ class ScanJob:
             self.open()
         results = scan(self.files, self.engine, decision=self.decision, batch_size=self.batch_size,
                        max_pixels=self.max_pixels, max_bytes=self.max_bytes, file_timeout=self.file_timeout, min_side=self.min_side,
-                       explain=self.outputs.explain, workers=self.workers, watermarks=self.watermarks)
+                       explain=self.outputs.explain, workers=self.workers, pool=self.pool, watermarks=self.watermarks)
         for result in results:
             self._sinks.add(result)
             self.results.append(result)
@@ -128,6 +129,7 @@ def scan_paths(
     uncertain: tuple[float, float] | None = None,
     batch_size: int = 8,
     workers: int | None = None,
+    pool: str = "auto",
     shard: str | None = None,
     recursive: bool = True,
     max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -145,6 +147,7 @@ def scan_paths(
     """Check a scan's options and walk its files (see the module docstring); the model is
     loaded by ``open()`` or on the first iteration. Errors: ScanError, CheckpointError,
     EngineError, one line each. Output destinations: files, or '-' for stdout (one at most).
+    ``pool``: thread or process workers ('auto' by count, see inference.processes);
     ``watermarks``: read the SD/SDXL pixel watermarks; ``trustmark``: also decode TrustMark
     (the ``trustmark`` extra; its models are fetched from Adobe on first use)."""
     paths = [Path(p) for p in paths]
@@ -166,6 +169,6 @@ def scan_paths(
         where = ", ".join(str(p) for p in paths)
         raise ScanError(f"no image files found in {where}" + (f" for shard {shard}" if shard else ""))
     return ScanJob(paths, files, weights, engine=engine, device=device, precision=precision, threshold=threshold,
-                   uncertain=uncertain, batch_size=batch_size, workers=workers or default_workers(),
+                   uncertain=uncertain, batch_size=batch_size, workers=workers or default_workers(), pool=pool,
                    max_pixels=max_pixels, max_bytes=max_bytes, file_timeout=file_timeout, min_side=min_side, outputs=outputs,
                    watermarks=watermarks, trustmark=trustmark)

@@ -24,6 +24,7 @@ from pathlib import Path
 from PIL import Image
 
 from glass_cli.inference.pipeline import batched, ordered_map
+from glass_cli.inference.processes import SlotLayout, choose_pool, exit_reason, process_map
 from glass_cli.io.digest import usable_cores
 from glass_cli.io.evidence import Finding, read_evidence
 from glass_cli.io.image import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, LoadError, read_bytes
@@ -189,6 +190,37 @@ def default_workers() -> int:
     return usable_cores()
 
 
+@dataclass(frozen=True)
+class _Preparer:
+    """What a pool worker (thread or process) does with one (index, item): a picklable
+    object, so worker processes get the same function as threads."""
+
+    config: object
+    max_pixels: int
+    max_bytes: int
+    min_side: int
+    explain: bool
+    watermarks: Watermarks
+    model_id: str | None
+    engine_kind: str | None
+
+    def __call__(self, indexed) -> tuple[ScanResult, Views | None]:
+        index, item = indexed
+        if isinstance(item, WalkError):
+            result, views = ScanResult(path=item.path, verdict=VERDICT_ERROR, error=item.reason), None
+        else:
+            result, views = _prepare(Path(item), self.config, self.max_pixels, self.max_bytes, self.min_side,
+                                     self.explain, self.watermarks)
+        result.index, result.model_id, result.engine = index, self.model_id, self.engine_kind
+        return result, views
+
+    def failed(self, indexed, reason: str) -> tuple[ScanResult, None]:
+        index, item = indexed
+        path = item.path if isinstance(item, WalkError) else str(item)
+        return ScanResult(path=path, verdict=VERDICT_ERROR, error=reason, index=index, model_id=self.model_id,
+                          engine=self.engine_kind), None
+
+
 def scan(
     files: Iterable[Path | WalkError | str | os.PathLike],
     engine,
@@ -201,6 +233,7 @@ def scan(
     min_side: int = DEFAULT_MIN_SIDE,
     explain: bool = False,
     workers: int = 1,
+    pool: str = "auto",
     watermarks: Watermarks | None = None,
 ) -> Iterator[ScanResult]:
     """Scan ``files`` (paths, or what ``walk.iter_files`` yields) with ``engine``.
@@ -213,7 +246,9 @@ def scan(
     than ``max_bytes`` is refused unread; one whose preparation takes longer than
     ``file_timeout`` seconds (None: no limit) is given up and reported while the files
     behind it go on. ``watermarks`` says which pixel watermarks are read (default: the
-    SD/SDXL ones, not TrustMark).
+    SD/SDXL ones, not TrustMark). ``pool`` says whether the workers are threads or
+    processes (``inference.processes``; 'auto': processes above 4 workers); results do not
+    depend on it. In a process a stuck file's worker is killed, not only left behind.
     """
     if batch_size < 1:
         raise ScanError("--batch-size must be at least 1")
@@ -230,24 +265,30 @@ def scan(
     model_id = getattr(engine, "model_id", None)
     engine_kind = getattr(engine, "kind", None)
     watermarks = watermarks or Watermarks()
+    try:
+        kind = choose_pool(pool, workers)
+    except ValueError as exc:
+        raise ScanError(f"--pool: {exc}") from None
+    if kind == "process" and watermarks.trustmark is not None:
+        if pool == "process":
+            raise ScanError("--trustmark reads in the main process only; use --pool thread with it")
+        kind = "thread"
 
-    def prepare(indexed) -> tuple[ScanResult, Views | None]:
-        index, item = indexed
-        if isinstance(item, WalkError):
-            result, views = ScanResult(path=item.path, verdict=VERDICT_ERROR, error=item.reason), None
-        else:
-            result, views = _prepare(Path(item), config, max_pixels, max_bytes, min_side, explain, watermarks)
-        result.index, result.model_id, result.engine = index, model_id, engine_kind
-        return result, views
+    preparer = _Preparer(config, max_pixels, max_bytes, min_side, explain, watermarks, model_id, engine_kind)
 
     def too_slow(indexed, seconds: float) -> tuple[ScanResult, None]:
-        index, item = indexed
-        path = item.path if isinstance(item, WalkError) else str(item)
-        reason = f"still reading or decoding after {seconds:g} s; given up (raise the limit with --file-timeout)"
-        return ScanResult(path=path, verdict=VERDICT_ERROR, error=reason, index=index, model_id=model_id, engine=engine_kind), None
+        return preparer.failed(indexed, f"still reading or decoding after {seconds:g} s; given up (raise the limit with --file-timeout)")
+
+    def lost(indexed, code: int | None) -> tuple[ScanResult, None]:
+        return preparer.failed(indexed, f"the worker preparing this file died ({exit_reason(code)}); the file was not scored")
 
     window = max(2 * batch_size, 2 * workers)
-    ready = ordered_map(prepare, enumerate(files), workers=workers, window=window, timeout=file_timeout, on_timeout=too_slow)
+    if kind == "process":
+        ready = process_map(preparer, enumerate(files), SlotLayout.for_config(config), workers=workers, window=window,
+                            timeout=file_timeout, on_timeout=too_slow, on_lost=lost)
+    else:
+        ready = ordered_map(preparer, enumerate(files), workers=workers, window=window, timeout=file_timeout,
+                            on_timeout=too_slow)
     for result, views, p, attention in batched(ready, engine, batch_size):
         if p is not None:
             result.p_ai, result.threshold, result.verdict = p, decision.threshold, decision.verdict(p)
