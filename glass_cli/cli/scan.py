@@ -54,6 +54,9 @@ def scan(
     precision: Annotated[
         o.Precision, typer.Option(help="Torch engine arithmetic: auto = fp32; bf16/fp16 autocast on CUDA only.")
     ] = o.Precision.auto,
+    decode: Annotated[
+        o.Decode, typer.Option(help="Where JPEGs are decoded: cpu (worker threads or processes), or gpu (nvJPEG and views on the GPU; torch engine on CUDA).")
+    ] = o.Decode.cpu,
     engine_name: Annotated[
         o.Engine,
         typer.Option("--engine", help="torch for checkpoints, onnx (ONNX Runtime) for .onnx files; auto picks by suffix."),
@@ -105,7 +108,8 @@ def scan(
                          threshold=threshold, uncertain=o.band(uncertain), batch_size=batch_size, workers=workers, pool=pool.value, shard=shard,
                          recursive=recursive, max_pixels=max_pixels, max_bytes=max_bytes,
                          file_timeout=file_timeout or None, min_side=min_side, json=json_out, jsonl=jsonl_out, csv=csv_out,
-                         save_crops=save_crops, report_html=report_html, watermarks=watermarks, trustmark=trustmark)
+                         save_crops=save_crops, report_html=report_html, watermarks=watermarks, trustmark=trustmark,
+                         decode=decode.value)
         with job.open(), progress(err, info=False, elapsed=False) as bar:
             task = bar.add_task("scanning", total=len(job.files)) if bar else None
             for _ in job:

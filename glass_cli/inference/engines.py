@@ -115,10 +115,15 @@ class TorchEngine:
             return f"{self.device_name} ({self.torch.cuda.get_device_name(self.device_name)}, {self.precision})"
         return "cpu"
 
-    def _tensor(self, array: np.ndarray):
-        t = self.torch.from_numpy(array)
-        if self.device_name != "cpu":
-            t = t.pin_memory().to(self.device_name, non_blocking=True)
+    def _tensor(self, array):
+        """A batch on the model's device: numpy from the CPU views (pinned and copied
+        without blocking on CUDA), or a tensor already there (``--decode gpu``)."""
+        if isinstance(array, self.torch.Tensor):
+            t = array.to(self.device_name)
+        else:
+            t = self.torch.from_numpy(array)
+            if self.device_name != "cpu":
+                t = t.pin_memory().to(self.device_name, non_blocking=True)
         if t.dim() == 4:
             t = t.contiguous(memory_format=self.torch.channels_last)
         return t

@@ -49,7 +49,7 @@ class ScanJob:
     def __init__(self, paths: Sequence[Path], files: list, weights: Path, *, engine: str, device: str, precision: str,
                  threshold: float | None, uncertain: tuple[float, float] | None, batch_size: int, workers: int,
                  pool: str = "auto", max_pixels: int, max_bytes: int, file_timeout: float | None, min_side: int, outputs: OutputOptions,
-                 watermarks: bool = True, trustmark: bool = False):
+                 watermarks: bool = True, trustmark: bool = False, decode: str = "cpu"):
         self.paths, self.files, self.weights = paths, files, weights
         self._engine_args = (engine, device, precision)
         self._threshold, self._uncertain = threshold, uncertain
@@ -57,6 +57,7 @@ class ScanJob:
         self.pool = pool
         self.max_bytes, self.file_timeout, self.min_side = max_bytes, file_timeout, min_side
         self._trustmark = trustmark
+        self.decode = decode
         self.watermarks = Watermarks(dwt_dct=watermarks)
         self.engine = None
         self.model: dict[str, Any] = {}
@@ -67,6 +68,9 @@ class ScanJob:
     def open(self) -> ScanJob:
         """Load the model and open the outputs (files that stream are created here)."""
         self.engine = open_engine(self.weights, *self._engine_args)
+        if self.decode == "gpu" and not getattr(self.engine, "device_name", "").startswith("cuda"):
+            raise ScanError("--decode gpu needs a CUDA GPU for the torch engine; torch sees none here "
+                            "(or --device cpu was given); the default --decode cpu works everywhere")
         self.model = describe_model(self.weights, self.engine)
         threshold = self.engine.config.threshold if self._threshold is None else self._threshold
         self.decision = Decision(threshold, self._uncertain)
@@ -84,7 +88,8 @@ class ScanJob:
             self.open()
         results = scan(self.files, self.engine, decision=self.decision, batch_size=self.batch_size,
                        max_pixels=self.max_pixels, max_bytes=self.max_bytes, file_timeout=self.file_timeout, min_side=self.min_side,
-                       explain=self.outputs.explain, workers=self.workers, pool=self.pool, watermarks=self.watermarks)
+                       explain=self.outputs.explain, workers=self.workers, pool=self.pool, watermarks=self.watermarks,
+                       decode="device" if self.decode == "gpu" else "cpu")
         for result in results:
             self._sinks.add(result)
             self.results.append(result)
@@ -143,13 +148,22 @@ def scan_paths(
     report_html: str | None = None,
     watermarks: bool = True,
     trustmark: bool = False,
+    decode: str = "cpu",
 ) -> ScanJob:
     """Check a scan's options and walk its files (see the module docstring); the model is
     loaded by ``open()`` or on the first iteration. Errors: ScanError, CheckpointError,
     EngineError, one line each. Output destinations: files, or '-' for stdout (one at most).
     ``pool``: thread or process workers ('auto' by count, see inference.processes);
     ``watermarks``: read the SD/SDXL pixel watermarks; ``trustmark``: also decode TrustMark
-    (the ``trustmark`` extra; its models are fetched from Adobe on first use)."""
+    (the ``trustmark`` extra; its models are fetched from Adobe on first use).
+    ``decode``: 'cpu', or 'gpu' to decode JPEGs with nvJPEG and cut their views on the GPU
+    (torch engine on CUDA; picks the torch engine when ``engine`` is 'auto')."""
+    if decode not in ("cpu", "gpu"):
+        raise ScanError(f"--decode must be cpu or gpu, not {decode!r}")
+    if decode == "gpu":
+        if engine == "onnx" or (weights is not None and str(weights).lower().endswith(".onnx")):
+            raise ScanError("--decode gpu runs the torch engine: give it a checkpoint (.safetensors), not an ONNX model")
+        engine = "torch"
     paths = [Path(p) for p in paths]
     for p in paths:
         if not p.exists() and not p.is_symlink():
@@ -171,4 +185,4 @@ def scan_paths(
     return ScanJob(paths, files, weights, engine=engine, device=device, precision=precision, threshold=threshold,
                    uncertain=uncertain, batch_size=batch_size, workers=workers or default_workers(), pool=pool,
                    max_pixels=max_pixels, max_bytes=max_bytes, file_timeout=file_timeout, min_side=min_side, outputs=outputs,
-                   watermarks=watermarks, trustmark=trustmark)
+                   watermarks=watermarks, trustmark=trustmark, decode=decode)

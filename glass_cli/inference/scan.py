@@ -38,6 +38,9 @@ VERDICT_REAL = "real"
 VERDICT_UNCERTAIN = "uncertain"
 VERDICT_ERROR = "error"
 
+DECODES = ("cpu", "device")
+"""Where scan decodes JPEGs: in the CPU workers, or on the engine's device (--decode gpu)."""
+
 DEFAULT_FILE_TIMEOUT = 120.0
 """Seconds one file may take to be read, hashed, decoded and cut into views before scan
 gives up on it (a 250 MP PNG takes about 20 s on a slow 2-core machine)."""
@@ -156,22 +159,11 @@ class Watermarks:
         return self.dwt_dct or self.trustmark is not None
 
 
-def _prepare(path: Path, config, max_pixels: int, max_bytes: int, min_side: int, explain: bool,
-             watermarks: Watermarks) -> tuple[ScanResult, Views | None]:
-    result = ScanResult(path=str(path), verdict=VERDICT_ERROR)
-    try:
-        data = read_bytes(path, max_bytes=max_bytes)
-        result.bytes, result.sha256 = len(data), hashlib.sha256(data).hexdigest()
-        result.evidence = read_evidence(data)
-        prepared = prepare_bytes(data, path, config, max_pixels=max_pixels, sha256=result.sha256)
-        del data
-        image, views, result.format = prepared.image, prepared.views, prepared.format
-    except LoadError as exc:
-        result.error = exc.reason
-        return result, None
-    except Exception as exc:  # a bug or an exotic file must not end the scan
-        result.error = f"internal error while preparing views ({type(exc).__name__}: {exc})"
-        return result, None
+def finish_prepared(result: ScanResult, image: Image.Image, views: Views, fmt: str | None, min_side: int, explain: bool,
+                    watermarks: Watermarks) -> tuple[ScanResult, Views | None]:
+    """What scan adds to a decoded file before the model: pixel watermarks, its size, the
+    too-small check, its sampling path and, when asked, the pictures for reports."""
+    result.format = fmt
     if watermarks.any:
         result.evidence += read_watermarks(image, dwt_dct=watermarks.dwt_dct, trustmark=watermarks.trustmark)
     result.width, result.height = image.size
@@ -183,6 +175,24 @@ def _prepare(path: Path, config, max_pixels: int, max_bytes: int, min_side: int,
     if explain:
         result.explanation = _explanation(image, views.plan.boxes if views.plan else ())
     return result, views
+
+
+def _prepare(path: Path, config, max_pixels: int, max_bytes: int, min_side: int, explain: bool,
+             watermarks: Watermarks) -> tuple[ScanResult, Views | None]:
+    result = ScanResult(path=str(path), verdict=VERDICT_ERROR)
+    try:
+        data = read_bytes(path, max_bytes=max_bytes)
+        result.bytes, result.sha256 = len(data), hashlib.sha256(data).hexdigest()
+        result.evidence = read_evidence(data)
+        prepared = prepare_bytes(data, path, config, max_pixels=max_pixels, sha256=result.sha256)
+        del data
+    except LoadError as exc:
+        result.error = exc.reason
+        return result, None
+    except Exception as exc:  # a bug or an exotic file must not end the scan
+        result.error = f"internal error while preparing views ({type(exc).__name__}: {exc})"
+        return result, None
+    return finish_prepared(result, prepared.image, prepared.views, prepared.format, min_side, explain, watermarks)
 
 
 def default_workers() -> int:
@@ -203,11 +213,18 @@ class _Preparer:
     watermarks: Watermarks
     model_id: str | None
     engine_kind: str | None
+    decode: str = "cpu"
 
     def __call__(self, indexed) -> tuple[ScanResult, Views | None]:
         index, item = indexed
         if isinstance(item, WalkError):
             result, views = ScanResult(path=item.path, verdict=VERDICT_ERROR, error=item.reason), None
+        elif self.decode == "device":
+            from glass_cli.inference.device_decode import read_for_device
+
+            result, views = read_for_device(Path(item), self.config, max_pixels=self.max_pixels, max_bytes=self.max_bytes,
+                                            min_side=self.min_side, explain=self.explain, watermarks=self.watermarks,
+                                            result=ScanResult(path=str(item), verdict=VERDICT_ERROR))
         else:
             result, views = _prepare(Path(item), self.config, self.max_pixels, self.max_bytes, self.min_side,
                                      self.explain, self.watermarks)
@@ -235,6 +252,7 @@ def scan(
     workers: int = 1,
     pool: str = "auto",
     watermarks: Watermarks | None = None,
+    decode: str = "cpu",
 ) -> Iterator[ScanResult]:
     """Scan ``files`` (paths, or what ``walk.iter_files`` yields) with ``engine``.
 
@@ -249,6 +267,9 @@ def scan(
     SD/SDXL ones, not TrustMark). ``pool`` says whether the workers are threads or
     processes (``inference.processes``; 'auto': processes above 4 workers); results do not
     depend on it. In a process a stuck file's worker is killed, not only left behind.
+    ``decode='device'`` (torch engine) decodes JPEGs and builds their views on the
+    engine's device (``inference.device_decode``); the workers are then threads that only
+    read, hash and parse headers.
     """
     if batch_size < 1:
         raise ScanError("--batch-size must be at least 1")
@@ -269,12 +290,20 @@ def scan(
         kind = choose_pool(pool, workers)
     except ValueError as exc:
         raise ScanError(f"--pool: {exc}") from None
+    if decode not in DECODES:
+        raise ScanError(f"--decode must be one of {', '.join(DECODES)}, not {decode!r}")
+    if decode == "device":
+        if engine_kind != "torch":
+            raise ScanError("--decode gpu needs the torch engine (a .safetensors checkpoint, --engine torch)")
+        if pool == "process":
+            raise ScanError("--decode gpu reads files in threads (they only read and hash); use --pool thread or auto")
+        kind = "thread"
     if kind == "process" and watermarks.trustmark is not None:
         if pool == "process":
             raise ScanError("--trustmark reads in the main process only; use --pool thread with it")
         kind = "thread"
 
-    preparer = _Preparer(config, max_pixels, max_bytes, min_side, explain, watermarks, model_id, engine_kind)
+    preparer = _Preparer(config, max_pixels, max_bytes, min_side, explain, watermarks, model_id, engine_kind, decode)
 
     def too_slow(indexed, seconds: float) -> tuple[ScanResult, None]:
         return preparer.failed(indexed, f"still reading or decoding after {seconds:g} s; given up (raise the limit with --file-timeout)")
@@ -289,7 +318,18 @@ def scan(
     else:
         ready = ordered_map(preparer, enumerate(files), workers=workers, window=window, timeout=file_timeout,
                             on_timeout=too_slow)
-    for result, views, p, attention in batched(ready, engine, batch_size):
+    if decode == "device":
+        from glass_cli.inference import device_decode as dd
+
+        decoder = dd.DeviceDecoder(config, engine.device_name)
+        batches = dd.device_batched(
+            ready, engine, batch_size, decoder,
+            finish=lambda r, pixels, jpeg: dd.finish_on_device(r, pixels, jpeg, config, explain=explain, watermarks=watermarks),
+            fallback=lambda r, jpeg: dd.host_fallback(r, jpeg, r.path, config, max_pixels=max_pixels, min_side=min_side,
+                                                      explain=explain, watermarks=watermarks))
+    else:
+        batches = batched(ready, engine, batch_size)
+    for result, views, p, attention in batches:
         if p is not None:
             result.p_ai, result.threshold, result.verdict = p, decision.threshold, decision.verdict(p)
             if attention is not None and views.plan is not None:

@@ -1,0 +1,113 @@
+"""The --decode gpu path (inference.device_decode), run on the CPU where torchvision decodes
+with libjpeg-turbo: the same records as the default path, for every kind of file."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from glass_cli.cli import app
+from tests.conftest import noise_image
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("torchvision")
+
+from glass_cli.inference.device_decode import orient  # noqa: E402
+from glass_cli.inference.engines import TorchEngine  # noqa: E402
+from glass_cli.inference.scan import Watermarks, scan  # noqa: E402
+from glass_cli.io.image import decode_image  # noqa: E402
+
+
+def _jpeg(img: Image.Image, **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=kw.pop("quality", 90), **kw)
+    return buf.getvalue()
+
+
+def _exif(orientation: int) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return exif.tobytes()
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_orientation_on_tensors_matches_pillow(orientation):
+    data = _jpeg(noise_image(37, 23, orientation), exif=_exif(orientation))
+    expected, _ = decode_image(data)
+    stored = torch.from_numpy(np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).transpose(2, 0, 1).copy())
+    np.testing.assert_array_equal(orient(stored, orientation).permute(1, 2, 0).numpy(), np.asarray(expected))
+
+
+def _folder(root: Path) -> Path:
+    d = root / "mixed"
+    d.mkdir()
+    big = noise_image(700, 500, 1)
+    (d / "a.jpg").write_bytes(_jpeg(big))
+    (d / "b-444.jpg").write_bytes(_jpeg(noise_image(333, 257, 2), subsampling=0))
+    (d / "c-progressive.jpg").write_bytes(_jpeg(noise_image(410, 300, 3), progressive=True))
+    (d / "d-grey.jpg").write_bytes(_jpeg(noise_image(300, 420, 4).convert("L")))
+    for o in (3, 6, 8):
+        (d / f"e-rot{o}.jpg").write_bytes(_jpeg(noise_image(320, 240, 10 + o), exif=_exif(o)))
+    (d / "f-cmyk.jpg").write_bytes(_jpeg(noise_image(200, 150, 5).convert("CMYK")))
+    noise_image(260, 200, 6).save(d / "g.png")
+    (d / "h-cut.jpg").write_bytes(_jpeg(big)[:5000])
+    (d / "i-text.jpg").write_bytes(b"hello, not a picture")
+    (d / "j-tiny.jpg").write_bytes(_jpeg(noise_image(40, 30, 7)))
+    (d / "k-thin.jpg").write_bytes(_jpeg(noise_image(2000, 50, 8)))
+    return d
+
+
+@pytest.mark.parametrize("model", ["tiny_glass", "tiny_baseline"])
+def test_device_path_gives_the_records_of_the_cpu_path(tmp_path, model, request):
+    engine = TorchEngine.from_checkpoint(request.getfixturevalue(model), "cpu")
+    files = sorted(_folder(tmp_path).iterdir())
+    options = dict(batch_size=4, workers=2, explain=True, watermarks=Watermarks())
+    cpu = sorted(scan(files, engine, **options), key=lambda r: r.index)
+    device = sorted(scan(files, engine, decode="device", **options), key=lambda r: r.index)
+    assert [r.path for r in device] == [str(f) for f in files]
+
+    def comparable(r):
+        row = dataclasses.asdict(dataclasses.replace(r, explanation=None))
+        return row, r.explanation.preview.tobytes() if r.explanation else None, [c.tobytes() for c in r.explanation.crops] if r.explanation else None
+
+    for a, b in zip(cpu, device):
+        assert comparable(a) == comparable(b), a.path
+    errors = {Path(r.path).name: r.error for r in device if r.verdict == "error"}
+    assert errors == {
+        "h-cut.jpg": "truncated image data (file incomplete or corrupt)",
+        "i-text.jpg": "not an image, or a format glass cannot read",
+        "j-tiny.jpg": "too small to judge (40x30): glass scores images of at least 64 px on each side (--min-side)",
+        "k-thin.jpg": "too small to judge (2000x50): glass scores images of at least 64 px on each side (--min-side)",
+    }
+    assert sum(r.p_ai is not None for r in device) == 9
+
+
+def test_decode_gpu_errors_on_this_machine(runner, tmp_path, tiny_glass):
+    d = _folder(tmp_path)
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU; the CUDA run is bench/gpu_check.py's")
+    result = runner.invoke(app, ["scan", str(d), "--weights", str(tiny_glass), "--decode", "gpu"])
+    assert result.exit_code == 2
+    assert result.output.strip().endswith("glass: error: --decode gpu needs a CUDA GPU for the torch engine; torch sees none "
+                                          "here (or --device cpu was given); the default --decode cpu works everywhere")
+    onnx = tmp_path / "m.onnx"
+    onnx.write_bytes(b"x")
+    result = runner.invoke(app, ["scan", str(d), "--weights", str(onnx), "--decode", "gpu"])
+    assert result.exit_code == 2
+    assert result.output.strip().endswith("glass: error: --decode gpu runs the torch engine: give it a checkpoint "
+                                          "(.safetensors), not an ONNX model")
+
+
+def test_decode_device_needs_torch_engine_and_threads(tmp_path, tiny_glass):
+    from glass_cli.inference.scan import ScanError
+
+    engine = TorchEngine.from_checkpoint(tiny_glass, "cpu")
+    with pytest.raises(ScanError, match="use --pool thread or auto"):
+        list(scan([tmp_path], engine, decode="device", pool="process", workers=2))
+    with pytest.raises(ScanError, match="--decode must be one of cpu, device"):
+        list(scan([tmp_path], engine, decode="tpu"))
