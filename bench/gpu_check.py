@@ -5,8 +5,10 @@
 1. parity: the same files scanned on CPU (fp32), CUDA fp32 and CUDA bf16 (max |dP(AI)|);
 2. the CLI: `glass scan --device cuda` exit code and the device it reports;
 3. speed: model-only images/s for GLASS tf_efficientnet_lite0 K=4 in fp32 vs bf16, and the
-   full scan pipeline on generated 12 MP JPEGs with several worker counts, against the
-   decode-only rate of the same files;
+   full scan pipeline on generated 12 MP JPEGs with several worker counts (threads and
+   processes), and with --decode gpu (nvJPEG, views on the device), against the
+   decode-only rate of the same files; then nvJPEG's pixels and the scores it leads to
+   against the CPU decoder's;
 4. training: `glass train` on CUDA with mixed precision for 2 epochs on generated data (loss
    must fall) and the same under torchrun (NCCL), plus bench/train_throughput.py.
 Everything printed is also written to OUT/gpu_check.txt.
@@ -107,9 +109,43 @@ def main() -> None:
     del views
     engine = TorchEngine(big, big_cfg, "cuda", precision="bf16")
     for workers in (1, 4, 8, 16):
-        t = time.perf_counter()
-        n = sum(1 for _ in scan(files, engine, batch_size=16, workers=workers))
-        say(f"full scan bf16, {workers:2d} workers: {n / (time.perf_counter() - t):.1f} img/s")
+        for pool in ("thread", "process"):
+            t = time.perf_counter()
+            n = sum(1 for _ in scan(files, engine, batch_size=16, workers=workers, pool=pool))
+            say(f"full scan bf16, cpu decode, {workers:2d} {pool} workers: {n / (time.perf_counter() - t):.1f} img/s")
+    for precision in ("fp32", "bf16"):
+        engine = TorchEngine(big, big_cfg, "cuda", precision=precision)
+        for workers in (4, 8, 16):
+            for bs in (32, 64):
+                t = time.perf_counter()
+                n = sum(1 for _ in scan(files, engine, batch_size=bs, workers=workers, decode="device"))
+                torch.cuda.synchronize()
+                say(f"full scan {precision}, gpu decode (nvJPEG), {workers:2d} workers, batch {bs}: "
+                    f"{n / (time.perf_counter() - t):.1f} img/s")
+
+    # 3b. the GPU decode path against the CPU one: pixels and scores
+    from glass_cli.inference.device_decode import DeviceDecoder, EncodedJpeg
+    from glass_cli.io.image import decode_image
+
+    decoder = DeviceDecoder(big_cfg, "cuda")
+    worst = 0
+    for p in files[:8]:
+        data = p.read_bytes()
+        gpu = decoder.decode([EncodedJpeg(data, None, 0)])[0].permute(1, 2, 0).cpu().numpy().astype(int)
+        cpu = np.asarray(decode_image(data)[0]).astype(int)
+        worst = max(worst, int(np.abs(gpu - cpu).max()))
+        say(f"nvJPEG vs libjpeg-turbo {p.name}: max |d| {int(np.abs(gpu - cpu).max())}, "
+            f"share of values that differ {float((gpu != cpu).mean()):.4f}")
+    engine = TorchEngine(big, big_cfg, "cuda", precision="fp32")
+    on_cpu = np.array([r.p_ai for r in scan(files, engine, batch_size=16, workers=8)])
+    on_gpu = np.array([r.p_ai for r in scan(files, engine, batch_size=16, workers=8, decode="device")])
+    say(f"scores, gpu decode vs cpu decode (same engine, fp32): max |dP| {float(np.abs(on_gpu - on_cpu).max()):.2e}")
+    tiny_engine = TorchEngine.from_checkpoint(ckpt, device="cuda")
+    a = [r.p_ai for r in scan(sorted(imgs.iterdir()), tiny_engine, batch_size=2)]
+    b = [r.p_ai for r in scan(sorted(imgs.iterdir()), tiny_engine, batch_size=2, decode="device")]
+    say("PNG files through --decode gpu (they take the CPU path): identical scores", a == b)
+    res = glass("scan", str(work / "jpegs"), "--weights", str(ckpt), "--decode", "gpu", "--json", str(work / "g.json"), "--all")
+    say("cli scan --decode gpu: exit", res.returncode, res.stderr.strip().splitlines()[-1:] if res.returncode > 1 else "")
 
     # 4. training on CUDA
     from tests.conftest import make_images
