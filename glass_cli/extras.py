@@ -23,7 +23,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "export": ("torch", "timm", "onnx", "onnxscript"),
     "torch engine": ("torch", "timm"),
     "scan --ray": ("ray", "pyarrow", "pandas"),
-    "postgres": ("psycopg2",),
+    "postgres": ("psycopg",),
 }
 """The modules each part needs beyond the plain install (import names, not package names)."""
 
@@ -46,10 +46,13 @@ def require(part: str) -> None:
     """Raise MissingExtra when a module ``part`` needs (``NEEDS``) is not installed."""
     absent = missing(NEEDS[part])
     if absent:
-        extra = EXTRA_OF.get(part, TRAIN_EXTRA)
-        what = {"torch engine": "scanning with --engine torch", "postgres": "a postgresql:// study storage"}.get(part, f"glass {part}")
-        name = "training" if extra == TRAIN_EXTRA else extra
-        raise MissingExtra(
-            f"{what} needs the {name} extra, which this install lacks ({', '.join(absent)} not found): "
-            f"pip install 'glass-cli[{extra}]' (in a checkout: pip install -e '.[{extra}]')"
-        )
+        raise MissingExtra(missing_message(part, absent))
+
+
+def missing_message(part: str, absent: Iterable[str]) -> str:
+    """The one line naming the extra that holds ``part``'s missing modules ``absent``."""
+    extra = EXTRA_OF.get(part, TRAIN_EXTRA)
+    what = {"torch engine": "scanning with --engine torch", "postgres": "a postgresql:// study storage"}.get(part, f"glass {part}")
+    name = "training" if extra == TRAIN_EXTRA else extra
+    return (f"{what} needs the {name} extra, which this install lacks ({', '.join(absent)} not found): "
+            f"pip install 'glass-cli[{extra}]' (in a checkout: pip install -e '.[{extra}]')")
