@@ -75,8 +75,8 @@ def scan(*args) -> tuple:
 def outputs(tmp: Path, folder: Path, weights: Path, *extra) -> tuple:
     tmp.mkdir(parents=True, exist_ok=True)
     result = scan(folder, "--weights", weights, "--batch-size", "3", "--jsonl", tmp / "s.jsonl", "--csv", tmp / "s.csv",
-                  "--json", tmp / "s.json", *extra)
-    return result, (tmp / "s.jsonl").read_bytes(), (tmp / "s.csv").read_bytes(), (tmp / "s.json").read_bytes()
+                  "--json", tmp / "s.json", "--report", tmp / "s.html", *extra)
+    return (result, *((tmp / f"s.{ext}").read_bytes() for ext in ("jsonl", "csv", "json", "html")))
 
 
 @pytest.fixture(scope="module")
@@ -86,10 +86,10 @@ def local(tmp_path_factory, mixed, tiny_onnx):
 
 @pytest.mark.slow
 def test_ray_scan_writes_the_records_of_a_local_scan(ray_cluster, local, mixed, tiny_onnx, tmp_path):
-    result, jsonl, csv, doc = outputs(tmp_path, mixed, tiny_onnx, "--ray", "local")
-    want_result, want_jsonl, want_csv, want_doc = local
+    result, jsonl, csv, doc, html = outputs(tmp_path, mixed, tiny_onnx, "--ray", "local")
+    want_result, want_jsonl, want_csv, want_doc, want_html = local
     assert (result.exit_code, want_result.exit_code) == (1, 1), result.output
-    assert jsonl == want_jsonl and csv == want_csv and doc == want_doc
+    assert jsonl == want_jsonl and csv == want_csv and doc == want_doc and html == want_html
     assert result.stdout == want_result.stdout and result.stderr == want_result.stderr
     records = [json.loads(line) for line in jsonl.splitlines()]
     assert len(records) == 12 and len({r["path"] for r in records}) == 12
@@ -105,10 +105,10 @@ def test_killed_workers_are_retried_and_no_file_is_lost_or_doubled(ray_cluster, 
     armed = [kill_dir / "prepare-good2.png", kill_dir / "score-good3.jpg", kill_dir / "prepare-text.png"]
     for path in armed:
         path.touch()
-    result, jsonl, csv, doc = outputs(tmp_path, mixed, tiny_onnx, "--ray", "local")
+    result, jsonl, *rest = outputs(tmp_path, mixed, tiny_onnx, "--ray", "local")
     assert [p.exists() for p in armed] == [False, False, False]  # each worker took its file and died
     assert result.exit_code == 1, result.output
-    assert (jsonl, csv, doc) == local[1:]
+    assert (jsonl, *rest) == local[1:]
     paths = [json.loads(line)["path"] for line in jsonl.splitlines()]
     assert len(paths) == len(set(paths)) == 12
 
