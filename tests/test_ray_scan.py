@@ -145,6 +145,8 @@ def test_the_cli_joins_a_running_cluster_by_its_address(ray_cluster, local, mixe
     (["--ray", "127.0.0.1:1"], "--ray 127.0.0.1:1: cannot reach a Ray head node there (Connection refused)"),
     (["--ray-actors", "2"], "--ray-actors needs --ray"),
     (["--ray", "local", "--trustmark"], "--trustmark does not run on Ray yet: scan without --ray to decode TrustMark"),
+    (["--ray", "local", "--decode", "gpu"], "--decode gpu does not run on Ray: the Ray scan decodes in its CPU tasks"),
+    (["--ray", "local", "--pool", "process"], "--pool applies to a local scan; on Ray each file is prepared in a Ray task"),
 ])
 def test_bad_ray_options_are_one_line(argv, message, mixed, tiny_onnx):
     result = scan(mixed, "--weights", tiny_onnx, *argv)
