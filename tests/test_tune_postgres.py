@@ -102,32 +102,40 @@ def test_two_workers_finish_one_study_and_it_reads_back(postgres_url, tiny_data,
 
 @pytest.mark.slow
 def test_a_sigkilled_worker_has_its_trial_retried_by_the_other(postgres_url, tiny_data, space_file, tmp_path):
+    """Two workers run concurrently; the first to be in the middle of a trial is SIGKILLed."""
     study = f"pg-kill-{uuid.uuid4().hex[:8]}"
     args = ("--n-trials", "3", "--epochs", "4", "--min-epochs", "4", "--stale-after", "3")
-    doomed = worker(tiny_data, tmp_path / "a", space_file, postgres_url, study, *args)
-    survivor = None
-    deadline = time.monotonic() + 240
-    killed = None
+    procs = [worker(tiny_data, tmp_path / "a", space_file, postgres_url, study, *args)]
+    deadline = time.monotonic() + 400
+    killed = doomed = None
     try:
         while time.monotonic() < deadline and killed is None:
             try:
                 trials = optuna.load_study(study_name=study, storage=postgres_url).get_trials()
             except Exception:  # the study is still being created
                 trials = []
-            if survivor is None and trials:
-                survivor = worker(tiny_data, tmp_path / "b", space_file, postgres_url, study, *args)
-            for t in trials:  # the doomed worker's trial, after its first epoch
-                if (t.state == TrialState.RUNNING and t.intermediate_values
-                        and t.user_attrs.get("worker", "").endswith(f":{doomed.pid}")):
-                    doomed.send_signal(signal.SIGKILL)
-                    killed = t
+            if len(procs) == 1 and trials:  # the second worker joins the study the first created
+                procs.append(worker(tiny_data, tmp_path / "b", space_file, postgres_url, study, *args))
+            for t in trials:  # a trial after its first epoch, in either worker
+                owner = next((p for p in procs if t.user_attrs.get("worker", "").endswith(f":{p.pid}")), None)
+                if t.state == TrialState.RUNNING and t.intermediate_values and owner is not None and len(procs) == 2:
+                    owner.send_signal(signal.SIGKILL)
+                    killed, doomed = t, owner
                     break
+            if any(p.poll() is not None for p in procs):
+                break
             time.sleep(0.1)
     finally:
         if killed is None:
-            doomed.kill()
-        doomed.wait(timeout=30)
-    assert killed is not None and survivor is not None, "the first worker never reached its first epoch"
+            for p in procs:
+                p.kill()
+    for p in procs:
+        if p is not doomed and killed is None:
+            p.wait(timeout=30)
+    assert killed is not None, "no worker was caught in the middle of a trial: " + " | ".join(
+        (p.stderr.read() or "")[-1500:] for p in procs if p.poll() is not None)
+    doomed.wait(timeout=30)
+    survivor = next(p for p in procs if p is not doomed)
     out, err = survivor.communicate(timeout=400)
     assert survivor.returncode == 0, err[-3000:]
     assert f"trial {killed.number} lost its process (no heartbeat for 3s): queued again" in err
