@@ -4,7 +4,9 @@
 the default model, and nothing imports torch. Training, tuning, cross-validation,
 evaluation, export and ``scan --engine torch`` need the ``train`` extra (torch, timm,
 Optuna, scikit-learn, matplotlib, onnx); ``dev`` holds it plus the test tools, and ``gpu``
-adds the CUDA and cuDNN libraries that onnxruntime-gpu loads.
+adds the CUDA and cuDNN libraries that onnxruntime-gpu loads. ``ray`` (Ray Data, for ``glass
+scan --ray``) and ``postgres`` (the PostgreSQL driver for ``glass tune --storage
+postgresql://...``) are extras of their own.
 """
 
 from __future__ import annotations
@@ -20,10 +22,15 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "eval": ("torch", "timm", "sklearn"),
     "export": ("torch", "timm", "onnx", "onnxscript"),
     "torch engine": ("torch", "timm"),
+    "scan --ray": ("ray", "pyarrow", "pandas"),
+    "postgres": ("psycopg",),
 }
 """The modules each part needs beyond the plain install (import names, not package names)."""
 
-TRAIN_MODULES = frozenset(m for modules in NEEDS.values() for m in modules) | {"torchvision"}
+EXTRA_OF: dict[str, str] = {"scan --ray": "ray", "postgres": "postgres"}
+"""Parts served by an extra other than ``train``."""
+
+TRAIN_MODULES = frozenset(m for part, modules in NEEDS.items() if part not in EXTRA_OF for m in modules) | {"torchvision"}
 """Every module of the training extra: a command that meets one of them missing names the extra."""
 
 
@@ -39,8 +46,13 @@ def require(part: str) -> None:
     """Raise MissingExtra when a module ``part`` needs (``NEEDS``) is not installed."""
     absent = missing(NEEDS[part])
     if absent:
-        what = "scanning with --engine torch" if part == "torch engine" else f"glass {part}"
-        raise MissingExtra(
-            f"{what} needs the training extra, which this install lacks ({', '.join(absent)} not found): "
-            f"pip install 'glass-cli[{TRAIN_EXTRA}]' (in a checkout: pip install -e '.[{TRAIN_EXTRA}]')"
-        )
+        raise MissingExtra(missing_message(part, absent))
+
+
+def missing_message(part: str, absent: Iterable[str]) -> str:
+    """The one line naming the extra that holds ``part``'s missing modules ``absent``."""
+    extra = EXTRA_OF.get(part, TRAIN_EXTRA)
+    what = {"torch engine": "scanning with --engine torch", "postgres": "a postgresql:// study storage"}.get(part, f"glass {part}")
+    name = "training" if extra == TRAIN_EXTRA else extra
+    return (f"{what} needs the {name} extra, which this install lacks ({', '.join(absent)} not found): "
+            f"pip install 'glass-cli[{extra}]' (in a checkout: pip install -e '.[{extra}]')")

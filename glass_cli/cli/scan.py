@@ -22,6 +22,8 @@ EPILOG = """[bold]Examples[/bold]
 
   glass scan ./photos --model model.onnx    (ONNX Runtime; no torch at scan time)
 
+  glass scan /shared/photos --ray auto --jsonl scan.jsonl    (on a Ray cluster; pip install 'glass-cli[ray]')
+
 [bold]Exit codes[/bold]: 0 nothing flagged; 1 at least one file flagged as AI or uncertain; 2 usage or fatal error; 3 nothing flagged but some files could not be scanned.
 """
 
@@ -71,6 +73,12 @@ def scan(
     shard: Annotated[
         str | None, typer.Option(metavar="I/N", help="Scan only shard I of N (stable split by path) to spread a corpus over N machines.")
     ] = None,
+    ray_address: Annotated[
+        str | None, typer.Option("--ray", metavar="ADDRESS", help="Score the files on Ray (pip install 'glass-cli[ray]'): local (start Ray on this machine), auto (this node's cluster), HOST:PORT of a head node, or ray://HOST:10001.")
+    ] = None,
+    ray_actors: Annotated[
+        int | None, typer.Option(help="With --ray: engine actors. Default: one per GPU the cluster reports, else one per two CPUs.", min=1)
+    ] = None,
     recursive: Annotated[bool, typer.Option("--recursive/--no-recursive", help="Descend into sub-folders.")] = True,
     show_all: Annotated[bool, typer.Option("--all", help="List every scanned file, not only the flagged ones.")] = False,
     max_pixels: Annotated[
@@ -98,18 +106,27 @@ def scan(
     Prints a table of the flagged files with P(AI), the crops the model attended to most and the provenance evidence found in the file, then a summary line. Never writes inside the scanned folders.
     """
     from glass_cli.inference.job import scan_paths
+    from glass_cli.inference.scan import ScanError
     from glass_cli.outputs import records, tables
     from glass_cli.outputs.progress import progress
 
     out = err if "-" in (json_out, jsonl_out, csv_out) else Console(highlight=False)
     job = None
     with reported(debug, interrupted=lambda: f"interrupted after {len(job.results) if job else 0} files"):
-        job = scan_paths(paths, weights=weights, engine=engine_name.value, device=device.value, precision=precision.value,
-                         threshold=threshold, uncertain=o.band(uncertain), batch_size=batch_size, workers=workers, pool=pool.value, shard=shard,
-                         recursive=recursive, max_pixels=max_pixels, max_bytes=max_bytes,
-                         file_timeout=file_timeout or None, min_side=min_side, json=json_out, jsonl=jsonl_out, csv=csv_out,
-                         save_crops=save_crops, report_html=report_html, watermarks=watermarks, trustmark=trustmark,
-                         decode=decode.value)
+        options = dict(weights=weights, engine=engine_name.value, device=device.value, precision=precision.value,
+                       threshold=threshold, uncertain=o.band(uncertain), batch_size=batch_size, workers=workers, pool=pool.value, shard=shard,
+                       recursive=recursive, max_pixels=max_pixels, max_bytes=max_bytes,
+                       file_timeout=file_timeout or None, min_side=min_side, json=json_out, jsonl=jsonl_out, csv=csv_out,
+                       save_crops=save_crops, report_html=report_html, watermarks=watermarks, trustmark=trustmark,
+                       decode=decode.value)
+        if ray_address is None:
+            if ray_actors is not None:
+                raise ScanError("--ray-actors needs --ray")
+            job = scan_paths(paths, **options)
+        else:
+            from glass_cli.cluster import ray_scan_paths
+
+            job = ray_scan_paths(paths, address=ray_address, actors=ray_actors, **options)
         with job.open(), progress(err, info=False, elapsed=False) as bar:
             task = bar.add_task("scanning", total=len(job.files)) if bar else None
             for _ in job:

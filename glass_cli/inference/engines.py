@@ -99,13 +99,13 @@ class TorchEngine:
 
     @classmethod
     def from_checkpoint(
-        cls, path, device: str = "auto", model_id: str | None = None, precision: str = "auto"
+        cls, path, device: str = "auto", model_id: str | None = None, precision: str = "auto", threads: int | None = None
     ) -> TorchEngine:
         from glass_cli.models import checkpoint
 
         model, config = checkpoint.load(path)
         sha = checkpoint.weights_sha256(path)
-        engine = cls(model, config, device, model_id=model_id or digest.model_id(sha), precision=precision)
+        engine = cls(model, config, device, threads=threads, model_id=model_id or digest.model_id(sha), precision=precision)
         engine.weights_sha256 = sha
         return engine
 
@@ -333,20 +333,21 @@ def engine_kind(path, engine: str = "auto") -> str:
     return engine
 
 
-def open_engine(path, engine: str = "auto", device: str = "auto", precision: str = "auto"):
+def open_engine(path, engine: str = "auto", device: str = "auto", precision: str = "auto", threads: int | None = None):
     """The engine that serves the model file at ``path``: TorchEngine for a checkpoint,
-    OnnxEngine for a .onnx export. Errors are CheckpointError or EngineError, one line each."""
+    OnnxEngine for a .onnx export. ``threads``: CPU threads it may use (default: every core
+    this process may run on). Errors are CheckpointError or EngineError, one line each."""
     if engine_kind(path, engine) == "onnx":
         if precision not in ("auto", "fp32"):
             raise EngineError(f"--precision {precision} applies to the torch engine; for ONNX export with --fp16")
-        return OnnxEngine(path, device)
+        return OnnxEngine(path, device, threads=threads)
     from glass_cli import extras
 
     extras.require("torch engine")
     from glass_cli.models.backbones import BackboneError
 
     try:
-        return TorchEngine.from_checkpoint(path, device=device, precision=precision)
+        return TorchEngine.from_checkpoint(path, device=device, precision=precision, threads=threads)
     except BackboneError as exc:
         raise EngineError(str(exc)) from None
 

@@ -86,15 +86,20 @@ class ScanJob:
     def __iter__(self) -> Iterator[ScanResult]:
         if self._sinks is None:
             self.open()
-        results = scan(self.files, self.engine, decision=self.decision, batch_size=self.batch_size,
-                       max_pixels=self.max_pixels, max_bytes=self.max_bytes, file_timeout=self.file_timeout, min_side=self.min_side,
-                       explain=self.outputs.explain, workers=self.workers, pool=self.pool, watermarks=self.watermarks,
-                       decode="device" if self.decode == "gpu" else "cpu")
-        for result in results:
+        for result in self._scan():
             self._sinks.add(result)
             self.results.append(result)
             yield result
+        self._sinks.device = self.device
         self._sinks.finish(self.results)
+
+    def _scan(self) -> Iterator[ScanResult]:
+        """The results, in the order they stream: here ``scan`` on this machine's pools;
+        ``glass_cli.cluster.ray_scan.RayScanJob`` runs the same steps on a Ray cluster."""
+        return scan(self.files, self.engine, decision=self.decision, batch_size=self.batch_size,
+                    max_pixels=self.max_pixels, max_bytes=self.max_bytes, file_timeout=self.file_timeout, min_side=self.min_side,
+                    explain=self.outputs.explain, workers=self.workers, pool=self.pool, watermarks=self.watermarks,
+                    decode="device" if self.decode == "gpu" else "cpu")
 
     def run(self) -> list[ScanResult]:
         """Scan every file; the results in walk order."""

@@ -195,6 +195,29 @@ def _prepare(path: Path, config, max_pixels: int, max_bytes: int, min_side: int,
     return finish_prepared(result, prepared.image, prepared.views, prepared.format, min_side, explain, watermarks)
 
 
+def prepare_file(item: Path | WalkError | str | os.PathLike, config, *, max_pixels: int = DEFAULT_MAX_PIXELS,
+                 max_bytes: int = DEFAULT_MAX_BYTES, min_side: int = DEFAULT_MIN_SIDE, explain: bool = False,
+                 watermarks: Watermarks | None = None) -> tuple[ScanResult, Views | None]:
+    """One file (or a WalkError) made ready for the engine as ``scan``'s CPU path does it:
+    its result so far (an error, or everything but the score) and its views (None for an
+    error). For schedulers other than ``scan``'s own pools, e.g. ``glass_cli.cluster``."""
+    if isinstance(item, WalkError):
+        return ScanResult(path=item.path, verdict=VERDICT_ERROR, error=item.reason), None
+    return _prepare(Path(item), config, max_pixels, max_bytes, min_side, explain, watermarks or Watermarks())
+
+
+def too_slow_reason(seconds: float) -> str:
+    """The error of a file given up after ``seconds`` (``file_timeout``)."""
+    return f"still reading or decoding after {seconds:g} s; given up (raise the limit with --file-timeout)"
+
+
+def apply_prediction(result: ScanResult, views: Views, p_ai: float, attention, decision: Decision) -> None:
+    """Put the engine's output for one file on its result: P(AI), threshold, verdict, crops."""
+    result.p_ai, result.threshold, result.verdict = p_ai, decision.threshold, decision.verdict(p_ai)
+    if attention is not None and views.plan is not None:
+        result.crops = [CropScore(box, float(w)) for box, w in zip(views.plan.boxes, attention)]
+
+
 def default_workers() -> int:
     """Decode threads: one per core the process may use, at least 1."""
     return usable_cores()
@@ -306,7 +329,7 @@ def scan(
     preparer = _Preparer(config, max_pixels, max_bytes, min_side, explain, watermarks, model_id, engine_kind, decode)
 
     def too_slow(indexed, seconds: float) -> tuple[ScanResult, None]:
-        return preparer.failed(indexed, f"still reading or decoding after {seconds:g} s; given up (raise the limit with --file-timeout)")
+        return preparer.failed(indexed, too_slow_reason(seconds))
 
     def lost(indexed, code: int | None) -> tuple[ScanResult, None]:
         return preparer.failed(indexed, f"the worker preparing this file died ({exit_reason(code)}); the file was not scored")
@@ -331,8 +354,6 @@ def scan(
         batches = batched(ready, engine, batch_size)
     for result, views, p, attention in batches:
         if p is not None:
-            result.p_ai, result.threshold, result.verdict = p, decision.threshold, decision.verdict(p)
-            if attention is not None and views.plan is not None:
-                result.crops = [CropScore(box, float(w)) for box, w in zip(views.plan.boxes, attention)]
+            apply_prediction(result, views, p, attention, decision)
         yield result
 

@@ -249,7 +249,7 @@ def open_study(opts: TuneOptions, identity: dict[str, Any], on_retry: Callable[[
     for attempt in range(OPEN_ATTEMPTS):
         try:
             storage = RDBStorage(
-                url,
+                _with_driver(url),
                 engine_kwargs=engine_kwargs,
                 heartbeat_interval=interval,
                 grace_period=opts.stale_after,
@@ -270,6 +270,13 @@ def open_study(opts: TuneOptions, identity: dict[str, Any], on_retry: Callable[[
             if attempt + 1 == OPEN_ATTEMPTS:
                 raise TuneError(f"{_redact(url)}: cannot open the study storage ({one_line(exc)})") from None
             time.sleep(0.5 + attempt)
+        except ImportError as exc:  # optuna re-raises the driver's ModuleNotFoundError as an ImportError
+            if url.startswith("postgresql"):
+                from glass_cli import extras
+
+                module = getattr(exc.__cause__, "name", None) or exc.name or "psycopg"
+                raise TuneError(f"{_redact(url)}: {extras.missing_message('postgres', [module])}") from None
+            raise TuneError(f"{_redact(url)}: cannot open the study storage ({one_line(exc)})") from None
         except Exception as exc:  # a bad URL, a missing database driver
             raise TuneError(f"{_redact(url)}: cannot open the study storage ({one_line(exc)})") from None
     if study.direction != optuna.study.StudyDirection.MAXIMIZE:
@@ -289,6 +296,12 @@ def open_study(opts: TuneOptions, identity: dict[str, Any], on_retry: Callable[[
                 f"this command has {json.dumps(new)} (use the same settings, or another --study)"
             )
     return study
+
+
+def _with_driver(url: str) -> str:
+    """A plain postgresql:// URL with its driver named: psycopg (3), which the ``postgres``
+    extra installs. SQLAlchemy's own default for the scheme is psycopg2 before 2.1."""
+    return "postgresql+psycopg://" + url.removeprefix("postgresql://") if url.startswith("postgresql://") else url
 
 
 def _redact(url: str) -> str:
