@@ -206,8 +206,17 @@ def process_map(
                         w.stop(kill=True)
                         w = pool[i] = _Worker(ctx, shm.name, layout, prepare)
                     task = waiting.popleft()
-                    task.slot, task.started, w.task = free_slots.popleft(), time.monotonic(), task
-                    w.conn.send((task.seq, task.slot, task.item))
+                    task.slot, task.started = free_slots.popleft(), time.monotonic()
+                    try:
+                        w.conn.send((task.seq, task.slot, task.item))
+                    except OSError:  # it died since the check: the file was never started, so give it to a fresh worker
+                        free_slots.append(task.slot)
+                        task.slot = task.started = None
+                        waiting.appendleft(task)
+                        w.stop(kill=True)
+                        pool[i] = _Worker(ctx, shm.name, layout, prepare)
+                        continue
+                    w.task = task
             while ahead and ahead[0].outcome is not None:
                 kind, value = ahead.popleft().outcome
                 if kind == "error":
