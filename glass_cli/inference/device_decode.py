@@ -25,7 +25,6 @@ the default path exactly.
 
 from __future__ import annotations
 
-import hashlib
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,10 +32,8 @@ from pathlib import Path
 from PIL import Image
 
 from glass_cli.io.damage import jpeg_end
-from glass_cli.io.evidence import read_evidence
-from glass_cli.io.image import LoadError, read_bytes, register_formats
+from glass_cli.io.image import register_formats
 from glass_cli.io.watermark import read_watermarks
-from glass_cli.preprocess.prepare import prepare_bytes
 from glass_cli.preprocess.sampling import seed_from_digest
 from glass_cli.preprocess.views import Views
 
@@ -60,6 +57,20 @@ def _orientation(header: Image.Image) -> int | None:
         return None
 
 
+def _eligible(data: bytes, max_pixels: int, min_side: int) -> Image.Image | None:
+    """The header of a whole RGB or grey JPEG within the limits, else None."""
+    try:
+        register_formats()
+        header = Image.open(io.BytesIO(data))
+        width, height = header.size
+        if (header.format == "JPEG" and header.mode in ("RGB", "L") and width * height <= max_pixels
+                and min(width, height) >= min_side and jpeg_end(data) is not None):
+            return header
+    except Exception:
+        pass
+    return None
+
+
 def read_for_device(path: Path, config, *, max_pixels: int, max_bytes: int, min_side: int, explain: bool,
                     watermarks, result) -> tuple[object, Views | EncodedJpeg | None]:
     """The CPU half of one file for the device path: (result, EncodedJpeg) for a whole JPEG
@@ -68,33 +79,20 @@ def read_for_device(path: Path, config, *, max_pixels: int, max_bytes: int, min_
     Left to the CPU path, which words every failure the same way as without the device:
     other formats, CMYK JPEGs, JPEGs without an end marker (truncated: a device decoder may
     pad them silently), pictures above ``max_pixels`` and ones too small to judge."""
-    from glass_cli.inference.scan import finish_prepared
+    from glass_cli.inference.scan import guarded, prepare_decoded, read_into
 
-    try:
-        data = read_bytes(path, max_bytes=max_bytes)
-        result.bytes, result.sha256 = len(data), hashlib.sha256(data).hexdigest()
-        result.evidence = read_evidence(data)
-        try:
-            register_formats()
-            header = Image.open(io.BytesIO(data))
-            width, height = header.size
-            eligible = (header.format == "JPEG" and header.mode in ("RGB", "L") and width * height <= max_pixels
-                        and min(width, height) >= min_side and jpeg_end(data) is not None)
-        except Exception:
-            eligible = False
-        if not eligible:
-            prepared = prepare_bytes(data, path, config, max_pixels=max_pixels, sha256=result.sha256)
-            return finish_prepared(result, prepared.image, prepared.views, prepared.format, min_side, explain, watermarks)
-    except LoadError as exc:
-        result.error = exc.reason
-        return result, None
-    except Exception as exc:  # a bug or an exotic file must not end the scan
-        result.error = f"internal error while preparing views ({type(exc).__name__}: {exc})"
-        return result, None
-    result.format = "JPEG"
-    orientation = _orientation(header)
-    result.width, result.height = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
-    return result, EncodedJpeg(data, orientation, seed_from_digest(bytes.fromhex(result.sha256)))
+    def step():
+        data = read_into(result, path, max_bytes)
+        header = _eligible(data, max_pixels, min_side)
+        if header is None:
+            return prepare_decoded(result, data, path, config, max_pixels, min_side, explain, watermarks)
+        result.format = "JPEG"
+        orientation = _orientation(header)
+        width, height = header.size
+        result.width, result.height = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+        return result, EncodedJpeg(data, orientation, seed_from_digest(bytes.fromhex(result.sha256)))
+
+    return guarded(result, step)
 
 
 def orient(pixels, orientation: int | None):
@@ -194,15 +192,11 @@ def finish_on_device(result, pixels, jpeg: EncodedJpeg, config, *, explain: bool
 
 
 def host_fallback(result, jpeg: EncodedJpeg, path: str, config, *, max_pixels: int, min_side: int, explain: bool, watermarks):
-    """A JPEG the device decoder refused, prepared on the CPU (its views, or its error)."""
-    from glass_cli.inference.scan import finish_prepared
+    """A JPEG the device decoder refused, prepared on the CPU: (result, None, views or None)."""
+    from glass_cli.inference.scan import guarded, prepare_decoded
 
-    try:
-        prepared = prepare_bytes(jpeg.data, path, config, max_pixels=max_pixels, sha256=result.sha256)
-    except LoadError as exc:
-        result.error = exc.reason
-        return result, None, None
-    result, views = finish_prepared(result, prepared.image, prepared.views, prepared.format, min_side, explain, watermarks)
+    result, views = guarded(result, lambda: prepare_decoded(result, jpeg.data, Path(path), config, max_pixels, min_side,
+                                                            explain, watermarks))
     return result, None, views
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -177,22 +177,38 @@ def finish_prepared(result: ScanResult, image: Image.Image, views: Views, fmt: s
     return result, views
 
 
+def read_into(result: ScanResult, path: Path, max_bytes: int) -> bytes:
+    """Read a file for scanning and note on ``result`` its size, hash and metadata evidence."""
+    data = read_bytes(path, max_bytes=max_bytes)
+    result.bytes, result.sha256 = len(data), hashlib.sha256(data).hexdigest()
+    result.evidence = read_evidence(data)
+    return data
+
+
+def prepare_decoded(result: ScanResult, data: bytes, path: Path, config, max_pixels: int, min_side: int, explain: bool,
+                    watermarks: Watermarks) -> tuple[ScanResult, Views | None]:
+    """Decode bytes already read into ``result`` and finish the file (the CPU path)."""
+    prepared = prepare_bytes(data, path, config, max_pixels=max_pixels, sha256=result.sha256)
+    return finish_prepared(result, prepared.image, prepared.views, prepared.format, min_side, explain, watermarks)
+
+
+def guarded(result: ScanResult, step: Callable[[], tuple]) -> tuple:
+    """``step()``, with a LoadError, or any other exception (a bug or an exotic file must not
+    end the scan), turned into the file's error: (result, None)."""
+    try:
+        return step()
+    except LoadError as exc:
+        result.error = exc.reason
+    except Exception as exc:
+        result.error = f"internal error while preparing views ({type(exc).__name__}: {exc})"
+    return result, None
+
+
 def _prepare(path: Path, config, max_pixels: int, max_bytes: int, min_side: int, explain: bool,
              watermarks: Watermarks) -> tuple[ScanResult, Views | None]:
     result = ScanResult(path=str(path), verdict=VERDICT_ERROR)
-    try:
-        data = read_bytes(path, max_bytes=max_bytes)
-        result.bytes, result.sha256 = len(data), hashlib.sha256(data).hexdigest()
-        result.evidence = read_evidence(data)
-        prepared = prepare_bytes(data, path, config, max_pixels=max_pixels, sha256=result.sha256)
-        del data
-    except LoadError as exc:
-        result.error = exc.reason
-        return result, None
-    except Exception as exc:  # a bug or an exotic file must not end the scan
-        result.error = f"internal error while preparing views ({type(exc).__name__}: {exc})"
-        return result, None
-    return finish_prepared(result, prepared.image, prepared.views, prepared.format, min_side, explain, watermarks)
+    return guarded(result, lambda: prepare_decoded(result, read_into(result, path, max_bytes), path, config, max_pixels,
+                                                   min_side, explain, watermarks))
 
 
 def prepare_file(item: Path | WalkError | str | os.PathLike, config, *, max_pixels: int = DEFAULT_MAX_PIXELS,
