@@ -59,7 +59,7 @@ def start(root: str | os.PathLike) -> str:
     data, log, port = root / "data", root / "server.log", _free_port()
     run = lambda argv: subprocess.run(_as_server_user(argv), check=True, capture_output=True, text=True, timeout=120)
     run([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])
-    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50"
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
     run([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start"])
     run([str(bindir / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", "postgres", "-q",
          "-c", f"CREATE DATABASE {DATABASE}"])

@@ -105,13 +105,17 @@ def test_a_sigkilled_worker_has_its_trial_retried_by_the_other(postgres_url, tin
     """Two workers run concurrently; the first to be in the middle of a trial is SIGKILLed."""
     study = f"pg-kill-{uuid.uuid4().hex[:8]}"
     args = ("--n-trials", "3", "--epochs", "4", "--min-epochs", "4", "--stale-after", "3")
+    # One storage (one connection pool) for all the polling: a new one per look would
+    # open a connection each time and exhaust the server's max_connections. Made before the
+    # workers start, so its tables exist and no two processes race to create them.
+    storage = optuna.storages.RDBStorage(postgres_url)
     procs = [worker(tiny_data, tmp_path / "a", space_file, postgres_url, study, *args)]
     deadline = time.monotonic() + 400
     killed = doomed = None
     try:
         while time.monotonic() < deadline and killed is None:
             try:
-                trials = optuna.load_study(study_name=study, storage=postgres_url).get_trials()
+                trials = optuna.load_study(study_name=study, storage=storage).get_trials()
             except Exception:  # the study is still being created
                 trials = []
             if len(procs) == 1 and trials:  # the second worker joins the study the first created
@@ -139,7 +143,8 @@ def test_a_sigkilled_worker_has_its_trial_retried_by_the_other(postgres_url, tin
     out, err = survivor.communicate(timeout=400)
     assert survivor.returncode == 0, err[-3000:]
     assert f"trial {killed.number} lost its process (no heartbeat for 3s): queued again" in err
-    trials = optuna.load_study(study_name=study, storage=postgres_url).get_trials()
+    trials = optuna.load_study(study_name=study, storage=storage).get_trials()
+    storage.engine.dispose()
     by_number = {t.number: t for t in trials}
     assert by_number[killed.number].state == TrialState.FAIL and "fail_reason" not in by_number[killed.number].user_attrs
     retries = [t for t in trials if t.user_attrs.get("retry_of") == killed.number]
