@@ -52,7 +52,7 @@ def require(part: str) -> None:
 def missing_message(part: str, absent: Iterable[str]) -> str:
     """The one line naming the extra that holds ``part``'s missing modules ``absent``."""
     extra = EXTRA_OF.get(part, TRAIN_EXTRA)
-    what = {"torch engine": "scanning with --engine torch", "postgres": "a postgresql:// study storage"}.get(part, f"glass {part}")
+    what = {"torch engine": "scanning with the torch engine (--engine torch, --decode gpu)", "postgres": "a postgresql:// study storage"}.get(part, f"glass {part}")
     name = "training" if extra == TRAIN_EXTRA else extra
     return (f"{what} needs the {name} extra, which this install lacks ({', '.join(absent)} not found): "
             f"pip install 'glass-cli[{extra}]' (in a checkout: pip install -e '.[{extra}]')")

@@ -41,7 +41,7 @@ def test_scan_with_the_torch_engine_names_the_extra(monkeypatch, tmp_path):
     without(monkeypatch, "torch")
     result = runner.invoke(app, ["scan", str(ROOT / "examples"), "--engine", "torch"])
     assert result.exit_code == 2
-    assert result.stderr == f"glass: error: scanning with --engine torch needs the training extra, which this install lacks (torch not found): {HINT}\n"
+    assert result.stderr == f"glass: error: scanning with the torch engine (--engine torch, --decode gpu) needs the training extra, which this install lacks (torch not found): {HINT}\n"
 
 
 def test_default_scan_runs_where_torch_cannot_be_imported(tmp_path):
