@@ -120,9 +120,12 @@ def reduce(x, fx: int, fy: int):
     if fx == 1 and fy == 1:
         return x.to(torch.int64)
     ho, wo = -(-h // fy), -(-w // fx)
-    padded = torch.zeros((c, ho * fy, wo * fx), dtype=torch.int64, device=x.device)
-    padded[:, :h, :w] = x
-    sums = padded.view(c, ho, fy, wo, fx).sum(dim=(2, 4))
+    if (ho * fy, wo * fx) == (h, w):
+        padded = x.to(torch.int32)
+    else:  # zeros beyond the edge add nothing; the edge blocks divide by their own count below
+        padded = torch.zeros((c, ho * fy, wo * fx), dtype=torch.int32, device=x.device)
+        padded[:, :h, :w] = x
+    sums = padded.reshape(c, ho, fy, wo, fx).sum(dim=(2, 4), dtype=torch.int64)
     rows = np.full(ho, fy)
     rows[-1] = h - (ho - 1) * fy
     cols = np.full(wo, fx)
