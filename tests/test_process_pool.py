@@ -104,11 +104,12 @@ def test_process_pool_gives_the_records_of_the_thread_pool(runner, tmp_path, mod
     d = _folder(tmp_path)
     outs = {}
     for pool in ("thread", "process"):
-        out = tmp_path / f"{pool}.jsonl"
+        out, report = tmp_path / f"{pool}.jsonl", tmp_path / f"{pool}.html"
         result = runner.invoke(app, ["scan", str(d), "--weights", weights, "--min-side", "1", "--all", "--jsonl", str(out),
-                                     "--workers", "2", "--pool", pool, "--batch-size", "3", "--threshold", "1"])
+                                     "--report", str(report), "--workers", "2", "--pool", pool, "--batch-size", "3",
+                                     "--threshold", "1"])
         assert result.exit_code == 3, result.output  # nothing flagged by this tiny model, some files not scanned
-        outs[pool] = out.read_text()
+        outs[pool] = out.read_text(), report.read_bytes()  # the report's pictures come back from the workers too
     assert outs["thread"] == outs["process"]
     recs = _records(tmp_path / "process.jsonl")
     assert len(recs) == 11 and len({r["path"] for r in recs}) == 11
