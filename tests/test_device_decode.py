@@ -111,3 +111,26 @@ def test_decode_device_needs_torch_engine_and_threads(tmp_path, tiny_glass):
         list(scan([tmp_path], engine, decode="device", pool="process", workers=2))
     with pytest.raises(ScanError, match="--decode must be one of cpu, device"):
         list(scan([tmp_path], engine, decode="tpu"))
+
+
+def test_a_file_the_device_cannot_cut_takes_the_cpu_path(tmp_path, tiny_glass, monkeypatch):
+    """A failure while building one file's views on the device (out of GPU memory, say)
+    sends that file to the CPU path; its record is the CPU path's."""
+    import glass_cli.preprocess.device as device
+
+    engine = TorchEngine.from_checkpoint(tiny_glass, "cpu")
+    files = sorted(_folder(tmp_path).iterdir())
+    cpu = sorted(scan(files, engine, batch_size=4, workers=2), key=lambda r: r.index)
+    real = device.device_views
+    refused = []
+
+    def flaky(pixels, config, seed):
+        if tuple(pixels.shape[1:]) == (500, 700):  # a.jpg
+            refused.append(seed)
+            raise RuntimeError("CUDA out of memory (simulated)")
+        return real(pixels, config, seed)
+
+    monkeypatch.setattr(device, "device_views", flaky)
+    on_device = sorted(scan(files, engine, batch_size=4, workers=2, decode="device"), key=lambda r: r.index)
+    assert len(refused) == 1
+    assert [dataclasses.asdict(r) for r in on_device] == [dataclasses.asdict(r) for r in cpu]

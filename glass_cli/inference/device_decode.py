@@ -222,7 +222,10 @@ def device_batched(items, engine, batch_size: int, decoder: DeviceDecoder, *, fi
             if isinstance(decoded, Exception):
                 result, tensors, views = fallback(result, payload)
             else:
-                result, tensors, views = finish(result, decoded, payload)
+                try:
+                    result, tensors, views = finish(result, decoded, payload)
+                except Exception:  # e.g. out of device memory for one huge picture: the CPU path takes it
+                    result, tensors, views = fallback(result, payload)
             if views is None:
                 yield result, None, None, None
             else:
