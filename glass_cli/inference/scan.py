@@ -256,17 +256,15 @@ class _Preparer:
 
     def __call__(self, indexed) -> tuple[ScanResult, Views | None]:
         index, item = indexed
-        if isinstance(item, WalkError):
-            result, views = ScanResult(path=item.path, verdict=VERDICT_ERROR, error=item.reason), None
-        elif self.decode == "device":
+        if self.decode == "device" and not isinstance(item, WalkError):
             from glass_cli.inference.device_decode import read_for_device
 
             result, views = read_for_device(Path(item), self.config, max_pixels=self.max_pixels, max_bytes=self.max_bytes,
                                             min_side=self.min_side, explain=self.explain, watermarks=self.watermarks,
                                             result=ScanResult(path=str(item), verdict=VERDICT_ERROR))
         else:
-            result, views = _prepare(Path(item), self.config, self.max_pixels, self.max_bytes, self.min_side,
-                                     self.explain, self.watermarks)
+            result, views = prepare_file(item, self.config, max_pixels=self.max_pixels, max_bytes=self.max_bytes,
+                                         min_side=self.min_side, explain=self.explain, watermarks=self.watermarks)
         result.index, result.model_id, result.engine = index, self.model_id, self.engine_kind
         return result, views
 
