@@ -4,6 +4,12 @@ over synthetic views, so decoding and augmentation are left out.
 
     .venv/bin/python bench/train_throughput.py
     .venv/bin/python bench/train_throughput.py --backbones tf_efficientnet_lite0 resnet50 --ks 2 4 8 --batch-size 16
+    .venv/bin/python bench/train_throughput.py --precision fp32 bf16 --ks 4 --rounds 2
+
+With several precisions each model is timed in each, alternating, and the table gives each
+one's ratio to the first: bf16 is autocast to bfloat16, as the trainer's --amp on CUDA. On
+the CPU the trainer runs fp32 only; bf16 there is measured to see whether it would pay
+(bench/results/train-precision-cpu-2026-12-01.txt: it does not, on this project's CPU).
 
 Numbers are printed, never asserted. Run on an otherwise idle machine: other processes on
 the same cores change them a lot.
@@ -18,7 +24,8 @@ import statistics
 import time
 
 
-def measure(backbone: str, k: int | None, batch: int, size: int, steps: int, warmup: int, device: str) -> tuple[float, float]:
+def measure(backbone: str, k: int | None, batch: int, size: int, steps: int, warmup: int, device: str,
+            precision: str = "auto") -> tuple[float, float]:
     """(images/s, seconds per step), median over ``steps`` timed steps."""
     import torch
 
@@ -33,7 +40,10 @@ def measure(backbone: str, k: int | None, batch: int, size: int, steps: int, war
     g = torch.randn(batch, 3, size, size, device=device).contiguous(memory_format=torch.channels_last)
     c = None if k is None else torch.randn(batch, k, 3, size, size, device=device)
     y = torch.randint(0, 2, (batch,), device=device)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.startswith("cuda") else None
+    kind = "cuda" if device.startswith("cuda") else "cpu"
+    if precision == "auto":
+        precision = "bf16" if kind == "cuda" else "fp32"
+    autocast = torch.autocast(kind, dtype=torch.bfloat16) if precision == "bf16" else None
     times = []
     for i in range(warmup + steps):
         start = time.perf_counter()
@@ -66,6 +76,9 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=2, help="untimed steps first (the first step builds oneDNN/cuDNN kernels and is several times slower)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--precision", nargs="+", choices=["auto", "fp32", "bf16"], default=["auto"],
+                    help="auto: bf16 autocast on CUDA, fp32 on the CPU (the trainer's defaults)")
+    ap.add_argument("--rounds", type=int, default=1, help="with several precisions: alternate them this many times, keep each one's median")
     args = ap.parse_args()
 
     import torch
@@ -75,13 +88,18 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     where = torch.cuda.get_device_name() if device.startswith("cuda") else f"cpu, {torch.get_num_threads()} threads, {os.cpu_count()} cores"
     print(f"device: {where}; batch {args.batch_size}, S={args.crop_size}, median of {args.steps} steps after {args.warmup} warm-up")
-    print(f"{'backbone':<28} {'model':<10} {'img/s':>8} {'s/step':>8}")
+    print(f"{'backbone':<28} {'model':<10} {'precision':<9} {'img/s':>8} {'s/step':>8} {'ratio':>6}")
     for name in args.backbones:
         for k in [None, *args.ks]:
-            ips, step = measure(name, k, args.batch_size, args.crop_size, args.steps, args.warmup, device)
+            runs: dict[str, list[float]] = {p: [] for p in args.precision}
+            for _ in range(args.rounds if len(args.precision) > 1 else 1):
+                for precision in args.precision:
+                    runs[precision].append(measure(name, k, args.batch_size, args.crop_size, args.steps, args.warmup, device, precision)[1])
             label = "baseline" if k is None else f"GLASS K={k}"
-            print(f"{name:<28} {label:<10} {ips:>8.2f} {step:>8.3f}", flush=True)
-
+            first = statistics.median(runs[args.precision[0]])
+            for precision, steps in runs.items():
+                step = statistics.median(steps)
+                print(f"{name:<28} {label:<10} {precision:<9} {args.batch_size / step:>8.2f} {step:>8.3f} {first / step:>6.2f}", flush=True)
 
 if __name__ == "__main__":
     main()

@@ -242,3 +242,12 @@ def test_torchrun_two_processes_with_the_same_command_line(tiny_data, tmp_path):
     assert len(rows) == 1
     _, config = checkpoint.load(tmp_path / "ddp" / "last")
     assert config.describe() == "glass test_efficientnet K=2 S=32"
+
+
+def test_off_switches_are_kept(runner, tmp_path, tiny_data):
+    """--no-augment and --no-amp are choices, not unset flags; they reach the run's config."""
+    args = ["train", str(tiny_data), "--name", "off", "--runs-dir", str(tmp_path), "--epochs", "1", *TINY, "--no-augment", "--no-amp"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    saved = TrainConfig.from_json((tmp_path / "off" / "config.json").read_text())
+    assert (saved.augment, saved.amp, saved.pretrained) == (False, False, False)

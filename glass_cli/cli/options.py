@@ -241,12 +241,13 @@ def _config_file(path: Path) -> dict:
 def training_options(training: dict[str, Any], *, data: Sequence[Path] | Path | None = None, name: str | None = None,
                      baseline: bool = False) -> dict[str, Any]:
     """TrainConfig fields from the defaults, then --config FILE, then the flags given
-    (``training``: what ``with_options`` collected; unset flags are None or False)."""
+    (``training``: what ``with_options`` collected). An unset flag is None, or False for a
+    plain switch such as --no-pretrained; False from an --X/--no-X pair is a choice."""
     config_file = training.get("config_file")
     options = _config_file(config_file) if config_file is not None else {}
     for flag, given in training.items():
         spec = _SPECS[flag]
-        if spec.target and given is not None and given is not False:
+        if spec.target and given is not None and not (given is False and spec.default is False):
             options[spec.target] = _value(spec, given)
     if name is not None:
         options["name"] = name
