@@ -28,6 +28,21 @@ def fmt(xs):
     return ", ".join(f"{x:.3f}" for x in xs)
 
 
+def group_table(gc: dict, bc: dict, field: str, title: str, keys: list[str], header: str) -> None:
+    """One row per held-out group (``field``: real_sources or fake_families) of each fold:
+    its share flagged at the fold's nested threshold under each condition, GLASS then baseline."""
+    print(f"\n| {title} (fold, images) | GLASS: {header} | baseline: {header} |")
+    print("|---|---|---|")
+    other = {(n["fold"], name): group for n in bc["nested"] for name, group in n[field].items()}
+
+    def cells(s: dict) -> str:
+        return " / ".join(f"{s[k]:.0%}" if s.get(k) is not None else "n/a" for k in keys)
+
+    for n in gc["nested"]:
+        for name, group in sorted(n[field].items(), key=lambda kv: (-kv[1]["n"], kv[0])):
+            print(f"| {name} ({n['fold']}, {group['n']}) | {cells(group)} | {cells(other.get((n['fold'], name), {}))} |")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--glass-cv", required=True)
@@ -57,25 +72,10 @@ def main() -> int:
         gm, bm = gc["nested_summary"][k], bc["nested_summary"][k]
         print(f"| {label} | {gm['mean']:.3f} ± {gm['std']:.3f} | {bm['mean']:.3f} ± {bm['std']:.3f} |")
 
-    print("\n| held-out real source (fold, images) | GLASS: as stored / 1024 / 512 / JPEG q75 / 0.5x | baseline: as stored / 1024 / 512 / JPEG q75 / 0.5x |")
-    print("|---|---|---|")
-    keys = ["native", "long1024", "long512", "jpeg75", "down0.5"]
-    bsrc = {(n["fold"], name): src for n in bc["nested"] for name, src in n["real_sources"].items()}
-    for n in gc["nested"]:
-        for name, src in sorted(n["real_sources"].items(), key=lambda kv: (-kv[1]["n"], kv[0])):
-            other = bsrc.get((n["fold"], name), {})
-            cells = lambda s: " / ".join(f"{s[k]:.0%}" if s.get(k) is not None else "n/a" for k in keys)
-            print(f"| {name} ({n['fold']}, {src['n']}) | {cells(src)} | {cells(other)} |")
-
-    print("\n| held-out AI family (fold, images) | GLASS: as stored / JPEG q75 / WebP q80 / 0.5x | baseline: as stored / JPEG q75 / WebP q80 / 0.5x |")
-    print("|---|---|---|")
-    fkeys = ["native", "jpeg75", "webp80", "down0.5"]
-    bfam = {(n["fold"], name): fam for n in bc["nested"] for name, fam in n["fake_families"].items()}
-    for n in gc["nested"]:
-        for name, fam in sorted(n["fake_families"].items(), key=lambda kv: (-kv[1]["n"], kv[0])):
-            other = bfam.get((n["fold"], name), {})
-            cells = lambda s: " / ".join(f"{s[k]:.0%}" if s.get(k) is not None else "n/a" for k in fkeys)
-            print(f"| {name} ({n['fold']}, {fam['n']}) | {cells(fam)} | {cells(other)} |")
+    group_table(gc, bc, "real_sources", "held-out real source", ["native", "long1024", "long512", "jpeg75", "down0.5"],
+                "as stored / 1024 / 512 / JPEG q75 / 0.5x")
+    group_table(gc, bc, "fake_families", "held-out AI family", ["native", "jpeg75", "webp80", "down0.5"],
+                "as stored / JPEG q75 / WebP q80 / 0.5x")
     if not args.evals:
         return 0
 
