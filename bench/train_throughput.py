@@ -101,5 +101,6 @@ def main() -> None:
                 step = statistics.median(steps)
                 print(f"{name:<28} {label:<10} {precision:<9} {args.batch_size / step:>8.2f} {step:>8.3f} {first / step:>6.2f}", flush=True)
 
+
 if __name__ == "__main__":
     main()
