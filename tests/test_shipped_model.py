@@ -83,3 +83,59 @@ def test_onnx_and_torch_engines_agree_on_the_examples(tmp_path, monkeypatch):
         assert abs(p - tp) < 1e-4 and weights.keys() == tweights.keys(), path
         assert max(abs(weights[b] - tweights[b]) for b in weights) < 1e-4, path
         assert model_id == tid
+
+
+# ---------------------------------------------------------------------------- the shipped baseline, by name
+
+BASELINE = ROOT / "weights" / "baseline-lite0.safetensors"
+
+
+def test_shipped_names_resolve_to_the_shipped_files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert checkpoint.resolve_weights("baseline").resolve() == (ROOT / "weights" / "baseline-lite0.onnx").resolve()
+    assert checkpoint.resolve_weights("baseline", "torch").resolve() == BASELINE.resolve()
+    assert checkpoint.resolve_weights(Path("default"), "torch").resolve() == (ROOT / "weights" / "glass-default.safetensors").resolve()
+    monkeypatch.setenv("GLASS_WEIGHTS", str(BASELINE))  # "default" names the shipped default, not $GLASS_WEIGHTS
+    assert checkpoint.resolve_weights("default").resolve() == (ROOT / "weights" / "glass-default.onnx").resolve()
+    (tmp_path / "baseline.safetensors").write_bytes(b"mine")  # a checkpoint of that name here wins
+    assert checkpoint.resolve_weights("baseline") == Path("baseline")
+    assert checkpoint.resolve_weights("baseline-lite0") == Path("baseline-lite0")  # only the names are special
+
+
+def test_a_shipped_name_missing_from_the_install_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("glass_cli.models.checkpoint._shipped", lambda name: None)
+    photo = tmp_path / "in"
+    photo.mkdir()
+    result = CliRunner().invoke(app, ["scan", str(photo), "--weights", "baseline"])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == "glass: error: baseline: the shipped baseline model (weights/baseline-lite0.*) is not in this install\n"
+
+
+def test_the_shipped_baseline_onnx_file_is_an_export_of_its_checkpoint():
+    """Fails when the baseline checkpoint changes without a new export:
+    `glass export --onnx --weights baseline -o weights/baseline-lite0.onnx`."""
+    meta = onnxfile.read_metadata(ROOT / "weights" / "baseline-lite0.onnx")
+    assert meta[onnxfile.META_SOURCE_SHA256] == checkpoint.weights_sha256(BASELINE)
+    assert onnxfile.config_from_metadata(meta, "x").to_dict() == checkpoint.read_config(BASELINE).to_dict()
+
+
+@pytest.mark.slow
+def test_scan_with_the_baseline_by_name(tmp_path, monkeypatch):
+    """The model card's advice for desks that want the higher catch rate: `--weights baseline`,
+    run by ONNX Runtime (no torch needed); a resize-only model shows no crops."""
+    monkeypatch.delenv("GLASS_WEIGHTS", raising=False)
+    out = tmp_path / "baseline.json"
+    result = CliRunner(env={"COLUMNS": "80"}).invoke(app, ["scan", str(EXAMPLES), "--weights", "baseline", "--all", "--json", str(out)])
+    assert result.exit_code == 1, result.output
+    doc = json.loads(out.read_text())
+    assert doc["model"]["id"] == digest.model_id(checkpoint.weights_sha256(BASELINE)) and doc["model"]["format"] == "onnx"
+    expected = truth()
+    for f in doc["files"]:
+        assert f["verdict"] == ("ai" if expected[Path(f["path"]).name] == "fake" else "real"), (f["path"], f["p_ai"])
+        assert f["crops"] == []
+    threshold = checkpoint.read_config(BASELINE).threshold
+    lines = result.stdout.splitlines()
+    assert f"8 scanned, 4 flagged as AI (P(AI) >= {threshold:.6g}), 4 real, 0 not scanned" in lines
+    assert not any(line.startswith("(crops:") for line in lines)
+    assert f"model: baseline tf_efficientnet_lite0 S=224 ({doc['model']['id']})" in lines

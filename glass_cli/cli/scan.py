@@ -43,8 +43,8 @@ def scan(
         typer.Option(
             "--weights",
             "--model",
-            help="Model: a checkpoint (.safetensors + .json) or an export from glass export --onnx (.onnx). "
-            "Default: the shipped model, or $GLASS_WEIGHTS.",
+            help="Model: a checkpoint (.safetensors + .json), an export from glass export --onnx (.onnx), "
+            "or a shipped model's name: default, baseline. Default: the shipped model, or $GLASS_WEIGHTS.",
         ),
     ] = None,
     json_out: Annotated[str | None, typer.Option("--json", help="One JSON document with every file's record ('-' = stdout).")] = None,

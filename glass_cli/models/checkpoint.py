@@ -22,6 +22,9 @@ _META_FORMAT = "format"
 DEFAULT_WEIGHTS_NAME = "glass-default.safetensors"
 DEFAULT_ONNX_NAME = "glass-default.onnx"
 """The shipped checkpoint's ONNX export (``glass export --onnx``): what a plain scan runs."""
+SHIPPED_MODELS = {"default": "glass-default", "baseline": "baseline-lite0"}
+"""Names that ``--weights`` accepts for the models shipped in weights/ (see its MODEL_CARD.md):
+the GLASS default and the resize-only baseline trained alike."""
 
 
 class CheckpointError(Exception):
@@ -124,21 +127,36 @@ def _shipped(name: str) -> Path | None:
     return next((c for c in candidates if c.is_file()), None)
 
 
+def shipped_weights(stem: str, engine: str = "auto") -> Path | None:
+    """A shipped model's file by stem (``SHIPPED_MODELS``' values): ``auto`` and ``onnx`` take
+    its ONNX export, which scans without torch; ``torch`` takes the checkpoint it was exported
+    from. None when this install lacks it."""
+    names = [f"{stem}.safetensors"] if engine == "torch" else [f"{stem}.onnx", f"{stem}.safetensors"]
+    return next((found for found in map(_shipped, names) if found is not None), None)
+
+
 def default_weights(engine: str = "auto") -> Path | None:
     """The shipped default model: $GLASS_WEIGHTS, else the shipped files (package data, then a
-    checkout's weights/). ``auto`` and ``onnx`` take its ONNX export, which scans without
-    torch; ``torch`` takes the checkpoint it was exported from."""
+    checkout's weights/), the ONNX export first unless ``engine`` is ``torch``."""
     env = os.environ.get("GLASS_WEIGHTS")
     if env:
         return Path(env)
-    names = [DEFAULT_WEIGHTS_NAME] if engine == "torch" else [DEFAULT_ONNX_NAME, DEFAULT_WEIGHTS_NAME]
-    return next((found for found in map(_shipped, names) if found is not None), None)
+    return shipped_weights(SHIPPED_MODELS["default"], engine)
 
 
 def resolve_weights(path: str | os.PathLike | None, engine: str = "auto") -> Path:
     """The weights a command should use: ``path`` if given, else the default model for
-    ``engine`` (``default_weights``); a one-line CheckpointError when there is none."""
+    ``engine`` (``default_weights``); a one-line CheckpointError when there is none.
+
+    A bare shipped model's name (``default``, ``baseline``) that is not a file here stands
+    for that shipped model, so an installed glass can use the baseline without a path."""
     if path is not None:
+        name = os.fspath(path)
+        if name in SHIPPED_MODELS and not any(p.exists() for p in (Path(name), *paths_for(name))):
+            found = shipped_weights(SHIPPED_MODELS[name], engine)
+            if found is None:
+                raise CheckpointError(f"{name}: the shipped {name} model (weights/{SHIPPED_MODELS[name]}.*) is not in this install")
+            return found
         return Path(path)
     found = default_weights(engine)
     if found is None:

@@ -102,7 +102,8 @@ def _compact(rows: Sequence[ScanResult], title: str, roots: Sequence[str | os.Pa
         if evidence_w >= 4:
             line += "  " + _cut(summary(r.evidence) or "-", evidence_w)
         out.append(line.rstrip() + "\n")
-    out.append(f"(crops: in the records and --report, or at {WIDE}+ columns)", style="dim")
+    if any(r.crops for r in rows):  # a resize-only baseline has none to point to
+        out.append(f"(crops: in the records and --report, or at {WIDE}+ columns)", style="dim")
     return out
 
 
