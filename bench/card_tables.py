@@ -4,7 +4,8 @@
     .venv/bin/python bench/card_tables.py --glass-cv runs/cv/G --baseline-cv runs/cv/B \
         --evals runs/card3      # holds glass-val.json, glass-val-jpeg75.json, ... baseline-*.json
 
-Without --evals the train-v1 val table is left out.
+Without --evals the train-v1 val table is left out. The table by stored size and format
+reads each fold's heldout.json and the image files' headers (their sizes are not stored).
 
 Prints the tables; the card's prose is written by people. Nothing is asserted.
 """
@@ -43,6 +44,48 @@ def group_table(gc: dict, bc: dict, field: str, title: str, keys: list[str], hea
             print(f"| {name} ({n['fold']}, {group['n']}) | {cells(group)} | {cells(other.get((n['fold'], name), {}))} |")
 
 
+SIZE_BUCKETS = [(600, "< 600 px"), (1100, "600-1099 px"), (2100, "1100-2099 px"), (None, ">= 2100 px")]
+
+
+def size_bucket(path: str) -> str | None:
+    """The long-side bucket of an image file, from its header; None when it cannot be opened."""
+    from PIL import Image
+
+    from glass_cli.io.image import register_formats
+
+    register_formats()
+    try:
+        with Image.open(path) as im:
+            long_side = max(im.size)
+    except (OSError, ValueError):
+        return None
+    return next(label for top, label in SIZE_BUCKETS if top is None or long_side < top)
+
+
+def size_table(g_root: str, b_root: str, g: dict, b: dict, min_n: int = 10) -> None:
+    """Share flagged (reals) and caught (AI) as stored, by class, stored format and long side,
+    each fold at its nested threshold, pooled over folds; cells of fewer than ``min_n`` files
+    are left out."""
+    counts: dict[tuple, list[int]] = {}
+    for col, (root, doc) in enumerate(((g_root, g), (b_root, b))):
+        thresholds = {n["fold"]: n["threshold"] for n in doc["calibration"]["nested"]}
+        for fold in thresholds:
+            held = json.loads((Path(root) / f"fold-{fold}" / "heldout.json").read_text())
+            for f in held["files"]:
+                bucket = size_bucket(f["path"])
+                if bucket is None or f["p_ai"].get("native") is None:
+                    continue
+                cell = counts.setdefault((f["label"], f["format"], bucket), [0, 0, 0, 0])
+                cell[2 * col] += 1
+                cell[2 * col + 1] += f["p_ai"]["native"] >= thresholds[fold]
+    order = {label: i for i, (_, label) in enumerate(SIZE_BUCKETS)}
+    print("\n| stored files (class, format, long side) | files | GLASS flags | baseline flags |")
+    print("|---|---|---|---|")
+    for (label, fmt_, bucket), (gn, gk, bn, bk) in sorted(counts.items(), key=lambda kv: (kv[0][0], kv[0][1], order[kv[0][2]])):
+        if gn >= min_n and gn == bn:
+            print(f"| {'AI' if label else 'real'}, {fmt_}, {bucket} | {gn} | {gk / gn:.0%} | {bk / bn:.0%} |")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--glass-cv", required=True)
@@ -76,6 +119,7 @@ def main() -> int:
                 "as stored / 1024 / 512 / JPEG q75 / 0.5x")
     group_table(gc, bc, "fake_families", "held-out AI family", ["native", "jpeg75", "webp80", "down0.5"],
                 "as stored / JPEG q75 / WebP q80 / 0.5x")
+    size_table(args.glass_cv, args.baseline_cv, g, b)
     if not args.evals:
         return 0
 
