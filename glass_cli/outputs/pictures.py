@@ -42,28 +42,35 @@ def _font(size: int):
 def overlay(result: ScanResult, crop_size: int | None = None) -> Image.Image:
     """The preview with every crop box outlined in the verdict's colour and numbered by rank
     (1 = most attention), the fill light and growing with the weight, and a legend strip
-    below: rank, weight, box and native size of each crop, and the sampling path."""
+    below: rank, weight, box and native size of each crop, and the sampling path.
+
+    Crops overlap (a native crop inside a window of twice its size), so the fills are blended
+    one over the other and every outline and number is drawn after all of them: no box hides
+    another."""
     expl = result.explanation
     if expl is None:
         raise ValueError(f"{result.path}: scanned without explain=True, no preview kept")
     colour = VERDICT_COLOURS.get(result.verdict, (128, 128, 128))
-    base = expl.preview.convert("RGBA")
-    layer = Image.new("RGBA", base.size, (0, 0, 0, 0))
-    draw = ImageDraw.Draw(layer)
+    picture = expl.preview.convert("RGBA")
     order = ranked(result)
     top = order[0][1].weight if order else 1.0
-    line = max(2, round(max(base.size) / 300))
-    font = _font(max(12, round(max(base.size) / 40)))
-    for rank, c in reversed(order):  # the most attended crop drawn last, on top
-        box = [round(v * expl.scale) for v in c.box]
-        draw.rectangle(box, fill=colour + (round(70 * c.weight / (top or 1.0)),), outline=colour + (255,), width=line)
+    line = max(2, round(max(picture.size) / 300))
+    font = _font(max(12, round(max(picture.size) / 40)))
+    boxes = [(rank, c, [round(v * expl.scale) for v in c.box]) for rank, c in reversed(order)]  # rank 1 last, on top
+    for _, c, box in boxes:
+        fill = Image.new("RGBA", picture.size, (0, 0, 0, 0))
+        ImageDraw.Draw(fill).rectangle(box, fill=colour + (round(70 * c.weight / (top or 1.0)),))
+        picture = Image.alpha_composite(picture, fill)
+    draw = ImageDraw.Draw(picture)
+    for _, _, box in boxes:
+        draw.rectangle(box, outline=colour + (255,), width=line)
+    for rank, _, box in boxes:
         tag = f" {rank} "
         x, y = box[0] + line, box[1] + line
         left, upper, right, lower = draw.textbbox((x, y), tag, font=font)
         draw.rectangle((left - 1, upper - 1, right + 1, lower + 1), fill=colour + (230,))
         draw.text((x, y), tag, fill=(255, 255, 255, 255), font=font)
-    picture = Image.alpha_composite(base, layer).convert("RGB")
-    return _with_legend(picture, result, order, colour, crop_size)
+    return _with_legend(picture.convert("RGB"), result, order, colour, crop_size)
 
 
 def _with_legend(picture: Image.Image, result: ScanResult, order, colour, crop_size) -> Image.Image:
