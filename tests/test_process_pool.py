@@ -154,9 +154,9 @@ def _shm_entries() -> set[str]:
 def test_ctrl_c_stops_the_workers_and_removes_the_shared_memory(tmp_path, tiny_glass):
     d = tmp_path / "many"
     d.mkdir()
-    picture = noise_image(900, 700, 1)
-    for i in range(400):
-        picture.save(d / f"f{i:03d}.png", compress_level=1)
+    noise_image(900, 700, 1).save(d / "f0000.png", compress_level=1)
+    for i in range(1, 1600):  # hard links: cheap to make, and a scan long enough that Ctrl-C lands mid-way on a busy machine
+        os.link(d / "f0000.png", d / f"f{i:04d}.png")
     before = _shm_entries()
     glass = Path(sys.executable).with_name("glass")
     proc = subprocess.Popen([str(glass), "scan", str(d), "--weights", str(tiny_glass), "--pool", "process", "--workers", "2",
