@@ -149,19 +149,26 @@ def _shm_entries() -> set[str]:
     return {p.name for p in Path("/dev/shm").iterdir()} if Path("/dev/shm").is_dir() else set()
 
 
+def _terminal_sigint() -> None:
+    """SIGINT as a terminal's process has it. A job started with & by a non-interactive shell
+    (a CI script run in the background) inherits SIGINT ignored, and Python then never turns
+    Ctrl-C into KeyboardInterrupt: the scan would run to its end, as it should there."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process group is POSIX")
 def test_ctrl_c_stops_the_workers_and_removes_the_shared_memory(tmp_path, tiny_glass):
     d = tmp_path / "many"
     d.mkdir()
     noise_image(900, 700, 1).save(d / "f0000.png", compress_level=1)
-    for i in range(1, 1600):  # hard links: cheap to make, and a scan long enough that Ctrl-C lands mid-way on a busy machine
+    for i in range(1, 1600):  # hard links: cheap to make, and a scan (about 20 s) that Ctrl-C surely lands in
         os.link(d / "f0000.png", d / f"f{i:04d}.png")
     before = _shm_entries()
     glass = Path(sys.executable).with_name("glass")
     proc = subprocess.Popen([str(glass), "scan", str(d), "--weights", str(tiny_glass), "--pool", "process", "--workers", "2",
                              "--jsonl", str(tmp_path / "out.jsonl")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True, preexec_fn=_terminal_sigint)
     deadline = time.monotonic() + 60
     out = tmp_path / "out.jsonl"
     while time.monotonic() < deadline and not (out.exists() and out.stat().st_size > 0):
