@@ -20,8 +20,6 @@ FORMAT = "glass-checkpoint/1"
 _META_CONFIG = "glass_config"
 _META_FORMAT = "format"
 DEFAULT_WEIGHTS_NAME = "glass-default.safetensors"
-DEFAULT_ONNX_NAME = "glass-default.onnx"
-"""The shipped checkpoint's ONNX export (``glass export --onnx``): what a plain scan runs."""
 SHIPPED_MODELS = {"default": "glass-default", "baseline": "baseline-lite0"}
 """Names that ``--weights`` accepts for the models shipped in weights/ (see its MODEL_CARD.md):
 the GLASS default and the resize-only baseline trained alike."""
