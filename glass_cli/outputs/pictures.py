@@ -68,7 +68,7 @@ def overlay(result: ScanResult, crop_size: int | None = None) -> Image.Image:
         tag = f" {rank} "
         x, y = box[0] + line, box[1] + line
         left, upper, right, lower = draw.textbbox((x, y), tag, font=font)
-        draw.rectangle((left - 1, upper - 1, right + 1, lower + 1), fill=colour + (230,))
+        draw.rectangle((left - 1, upper - 1, right + 1, lower + 1), fill=colour + (255,))  # drawn, not blended: opaque
         draw.text((x, y), tag, fill=(255, 255, 255, 255), font=font)
     return _with_legend(picture.convert("RGB"), result, order, colour, crop_size)
 
