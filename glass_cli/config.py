@@ -186,6 +186,9 @@ class TrainConfig:
     balance: str = "sampler"
     """sampler: both classes equally likely; source: also each source's share of its class
     grows only as the square root of its size; loss: class-weighted loss; none."""
+    source_power: float = 0.5
+    """With balance "source", each source's share of its class grows as its size ** this
+    (0: every source equally often; 1: as often as its size)."""
     epoch_size: int = 0
     """Images drawn per epoch (0: as many as the training set holds)."""
     augment: bool = True
@@ -232,6 +235,7 @@ class TrainConfig:
         checks = [
             (self.balance in BALANCE_MODES, f"balance must be one of {BALANCE_MODES}, got {self.balance!r}"),
             (self.reencode in REENCODE_MODES, f"reencode must be one of {REENCODE_MODES}, got {self.reencode!r}"),
+            (0.0 <= self.source_power <= 1.0, f"source_power must lie in [0, 1], got {self.source_power}"),
             (self.epoch_size >= 0, f"epoch_size must be >= 0, got {self.epoch_size}"),
             (self.select_metric in SELECT_METRICS, f"select_metric must be one of {SELECT_METRICS}, got {self.select_metric!r}"),
             (self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}"),

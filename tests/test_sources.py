@@ -4,6 +4,7 @@ folds, capped held-out scoring, WebP conditions and re-encodes (issue 13)."""
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 from pathlib import Path
@@ -124,3 +125,27 @@ def test_cv_without_a_source_column_says_so(runner, tmp_path):
 def test_train_refuses_an_unknown_reencode(runner, tmp_path):
     result = runner.invoke(app, ["train", str(tmp_path), "--reencode", "magic"])
     assert result.exit_code == 2 and "Invalid value for '--reencode'" in result.output and "'mixed'" in result.output
+
+
+def test_source_power_zero_draws_every_source_of_a_class_alike_and_one_follows_sizes():
+    samples = [Sample(f"r{i}", 0, source="big") for i in range(90)] + [Sample(f"s{i}", 0, source="small") for i in range(10)]
+    samples += [Sample(f"f{i}", 1, source="gen") for i in range(4)]
+    even = source_weights(samples, 0.0)
+    assert math.isclose(even[:90].sum(), 0.25) and math.isclose(even[90:100].sum(), 0.25)
+    sized = source_weights(samples, 1.0)
+    assert math.isclose(sized[:90].sum(), 0.45) and math.isclose(sized[90:100].sum(), 0.05)
+    drawn = np.concatenate([epoch_order(samples, 0, e, "source", 200, source_power=0.0) for e in range(20)])
+    assert abs((drawn < 90).mean() - 0.25) < 0.03  # 4,000 draws: a quarter from the big source, not 45%
+
+
+def test_train_source_power_is_recorded_and_checked(runner, tmp_path, tiny_data):
+    from .conftest import TINY_TRAIN
+
+    runs = tmp_path / "runs"
+    result = runner.invoke(app, ["train", str(tiny_data), "--name", "p0", "--runs-dir", str(runs), "--epochs", "1",
+                                 "--balance", "source", "--source-power", "0", *TINY_TRAIN])
+    assert result.exit_code == 0, result.output
+    config = json.loads((runs / "p0" / "config.json").read_text())
+    assert (config["balance"], config["source_power"]) == ("source", 0.0)
+    bad = runner.invoke(app, ["train", str(tiny_data), "--source-power", "1.5", "--runs-dir", str(runs)])
+    assert bad.exit_code == 2 and "Invalid value for '--source-power'" in bad.output and not (runs / "tiny").exists()

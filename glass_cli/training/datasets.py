@@ -230,11 +230,14 @@ def source_weights(samples: Sequence[Sample], power: float = SOURCE_POWER) -> np
     return p / p.sum()
 
 
-def epoch_order(samples: Sequence[Sample], seed: int, epoch: int, balance: str, size: int = 0) -> np.ndarray:
+def epoch_order(samples: Sequence[Sample], seed: int, epoch: int, balance: str, size: int = 0,
+                source_power: float = SOURCE_POWER) -> np.ndarray:
     """Sample indices for one epoch (``size`` of them; 0 means ``len(samples)``).
 
     ``balance="sampler"`` draws with replacement so both classes are equally likely;
-    ``"source"`` also evens out sources within each class (``source_weights``); otherwise a
+    ``"source"`` also evens out sources within each class (``source_weights`` with
+    ``source_power``: 0 draws every source of a class equally often, 1 as often as its
+    size, which is ``"sampler"``); otherwise a
     plain permutation (repeated, then cut, when ``size`` asks for more than one pass).
     """
     rng = np.random.default_rng([seed, epoch, 0x0DE2])
@@ -245,6 +248,6 @@ def epoch_order(samples: Sequence[Sample], seed: int, epoch: int, balance: str, 
         p = np.array([w_fake if s.label else w_real for s in samples], dtype=np.float64)
         return rng.choice(n, size=size, replace=True, p=p / p.sum())
     if balance == "source":
-        return rng.choice(n, size=size, replace=True, p=source_weights(samples))
+        return rng.choice(n, size=size, replace=True, p=source_weights(samples, source_power))
     passes = -(-size // n)
     return np.concatenate([rng.permutation(n) for _ in range(passes)])[:size]

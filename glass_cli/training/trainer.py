@@ -243,7 +243,8 @@ class Trainer:
             raise TrainError(f"{self.dir}: all {self.config.epochs} epochs are done")
         start = time.perf_counter()
         epoch = self.epoch
-        order = epoch_order(self.train_set, self.config.seed, epoch, self.config.balance, self.epoch_size)
+        order = epoch_order(self.train_set, self.config.seed, epoch, self.config.balance, self.epoch_size,
+                            self.config.source_power)
         per_rank = len(order) // self.world
         positions = list(range(self.rank, len(order), self.world))[:per_rank]
         bs = self.config.batch_size
