@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from glass_cli.config import TrainConfig
+
 LABELS = {"real": 0, "0": 0, "fake": 1, "ai": 1, "1": 1}
 CLASS_NAMES = ("real", "fake")
 
@@ -208,9 +210,9 @@ def class_weights(samples: Sequence[Sample]) -> tuple[float, float]:
     return n / (2 * real), n / (2 * fake)
 
 
-SOURCE_POWER = 0.5
-"""With ``balance="source"`` a source's share of its class grows as (its images) ** this:
-a source 100 times larger is drawn 10 times as often, not 100 times."""
+SOURCE_POWER: float = TrainConfig.source_power
+"""With ``balance="source"`` a source's share of its class grows as (its images) ** this
+(the training default, 0.5): a source 100 times larger is drawn 10 times as often, not 100."""
 
 
 def source_weights(samples: Sequence[Sample], power: float = SOURCE_POWER) -> np.ndarray:
