@@ -185,7 +185,7 @@ class TrainConfig:
     limit_val: int = 0
     balance: str = "sampler"
     """sampler: both classes equally likely; source: also each source's share of its class
-    grows only as the square root of its size; loss: class-weighted loss; none."""
+    grows only as its size ** source_power (the square root by default); loss: class-weighted loss; none."""
     source_power: float = 0.5
     """With balance "source", each source's share of its class grows as its size ** this
     (0: every source equally often; 1: as often as its size)."""

@@ -156,7 +156,7 @@ DATA = (
     Spec("size_aug", Annotated[float | None, _opt("Probability of the size-aware rescale of both classes (replaces the factor downscale): long side log-uniform in [--size-aug-min, --size-aug-max]. Default: 0 (off).", min=0.0, max=1.0)]),
     Spec("size_aug_min", Annotated[int | None, _opt("Smallest long side of the size-aware rescale. Default: 384.", min=8)]),
     Spec("size_aug_max", Annotated[int | None, _opt("Largest long side of the size-aware rescale (never enlarges). Default: 1024.", min=8)]),
-    Spec("balance", Annotated[Balance | None, _opt("Class balance: weighted sampler, per-source sampler (each source's share grows as the square root of its size), loss weights, or none. Default: sampler.")]),
+    Spec("balance", Annotated[Balance | None, _opt("Class balance: weighted sampler, per-source sampler (each source's share grows as its size to --source-power, the square root by default), loss weights, or none. Default: sampler.")]),
     Spec("source_power", Annotated[float | None, _opt("With --balance source, each source's share of its class grows as its size to this power (0: all sources alike, 1: as their sizes). Default: 0.5.", min=0.0, max=1.0)]),
     Spec("epoch_size", Annotated[int | None, _opt("Images drawn per epoch. Default: the training set's size.", min=1)]),
     Spec("reencode", Annotated[Reencode | None, _opt("Re-encode augmentation of both classes: jpeg (JPEG q60-100) or mixed (JPEG or WebP, sometimes twice). Default: jpeg.")]),
