@@ -176,6 +176,62 @@ def test_calibrate_writes_a_copy_with_the_leave_family_out_threshold(cv_run, fam
     assert missing.exit_code == 2 and "none.safetensors: no such checkpoint (--calibrate)" in missing.output
 
 
+def test_record_prints_a_saved_cross_validation_and_calibrates_from_it(cv_run, runner, tmp_path):
+    """glass cv --record: the tables and threshold of a kept cv.json, no fold runs needed."""
+    from glass_cli.models import checkpoint
+
+    root, _ = cv_run
+    doc = json.loads((root / "cv.json").read_text())
+    record = tmp_path / "kept" / "cv-tiny.json"  # a copy away from the runs, as docs/experiments keeps them
+    record.parent.mkdir()
+    shutil.copy(root / "cv.json", record)
+    weights = tmp_path / "full"
+    shutil.copytree(root / "fold-1", weights)  # stands for the model trained on all the data
+    out = tmp_path / "calibrated"
+    result = runner.invoke(app, ["cv", "--record", str(record), "--calibrate", str(weights / "last.safetensors"), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[-2] == f"objective (mean over folds of the AUROC averaged over native, long64, long48): {doc['objective']['value']:.4f}"
+    assert lines[-1] == f"threshold {doc['calibration']['threshold']:.6g} (leave-family-out, target FPR 0.05) written to {out}.safetensors"
+    assert "Leave-family-out threshold for 0.05 FPR" in result.stdout
+    _, config = checkpoint.load(f"{out}.safetensors")
+    assert config.threshold == doc["calibration"]["threshold"]
+    assert config.calibration["cv"] == str(record) and config.calibration["folds"] == 2
+    assert config.calibration["method"] == "leave-family-out cross-validation"
+
+    shown = runner.invoke(app, ["cv", "--record", str(record)])  # tables only, nothing written
+    assert shown.exit_code == 0 and shown.stdout.splitlines()[-1] == lines[-2]
+
+    run_config = json.loads((weights / "config.json").read_text())
+    (weights / "config.json").write_text(json.dumps({**run_config, "epochs": 3}))
+    other = runner.invoke(app, ["cv", "--record", str(record), "--calibrate", str(weights / "last.safetensors"), "-o", str(out)])
+    assert other.exit_code == 2
+    assert other.stderr == (f"glass: error: {weights / 'last.safetensors'}: trained with epochs=3, the cross-validation with "
+                            "epochs=1; calibrate a model of the same recipe\n")
+
+
+def test_record_errors(cv_run, family_data, runner, tmp_path):
+    root, _ = cv_run
+    both = runner.invoke(app, ["cv", str(family_data / "manifest.csv"), "--record", str(root / "cv.json")])
+    assert both.exit_code == 2 and both.stderr == "glass: error: cv: --record reads a finished cross-validation; give no DATA with it\n"
+    neither = runner.invoke(app, ["cv"])
+    assert neither.exit_code == 2 and neither.stderr == "glass: error: cv: give the manifests to cross-validate (DATA), or --record CV_JSON\n"
+    missing = runner.invoke(app, ["cv", "--record", str(tmp_path / "none.json")])
+    assert missing.exit_code == 2
+    assert missing.stderr == f"glass: error: {tmp_path / 'none.json'}: cannot read the cross-validation record (No such file or directory)\n"
+    plan = runner.invoke(app, ["cv", "--record", str(root / "plan.json")])  # JSON, but not results
+    assert plan.exit_code == 2 and plan.stderr == f"glass: error: {root / 'plan.json'}: not a glass cv record (cv.json, format glass-cv/1)\n"
+    doc = json.loads((root / "cv.json").read_text())
+    part = tmp_path / "part.json"
+    part.write_text(json.dumps({**doc, "complete": False, "folds": doc["folds"][:1]}))
+    weights = root / "fold-1" / "last.safetensors"
+    incomplete = runner.invoke(app, ["cv", "--record", str(part), "--calibrate", str(weights)])
+    assert incomplete.exit_code == 2
+    assert incomplete.stderr == f"glass: error: {part}: the cross-validation it records is not complete; --calibrate needs every fold scored\n"
+    absent = runner.invoke(app, ["cv", "--record", str(root / "cv.json"), "--calibrate", str(tmp_path / "none.safetensors")])
+    assert absent.exit_code == 2 and absent.stderr == f"glass: error: {tmp_path / 'none.safetensors'}: no such checkpoint (--calibrate)\n"
+
+
 def test_scores_equal_scan_scores(cv_run, runner):
     root, _ = cv_run
     fold = json.loads((root / "fold-1" / "heldout.json").read_text())

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from glass_cli.cli import options as o
-from glass_cli.cli.errors import err, needs, reported
+from glass_cli.cli.errors import err, fail, needs, reported
 from glass_cli.cli.main import app
 
 EPILOG = """[bold]Examples[/bold]
@@ -20,7 +20,9 @@ EPILOG = """[bold]Examples[/bold]
 
   glass cv data/manifest.csv --config recipe.json --name recipe-a --real-sizes 1024,512,256
 
-Each fold holds out whole families (the manifest's family column: generator families and camera makes / real sources), trains on every other image and scores the held-out ones as glass scan would, with the fold run's last checkpoint: reals as stored and shrunk to each --real-sizes long side, both classes re-encoded (--jpeg) and downscaled (--downscale). Writes RUNS_DIR/cv/NAME/ (cv.json, cv.png, one run per fold); running the same command again resumes it.
+  glass cv --record docs/experiments/cv-abl-b-epochs16.json --calibrate runs/baseline-e16/last.safetensors -o weights/baseline-lite0
+
+Each fold holds out whole families (the manifest's family column: generator families and camera makes / real sources), trains on every other image and scores the held-out ones as glass scan would, with the fold run's last checkpoint: reals as stored and shrunk to each --real-sizes long side, both classes re-encoded (--jpeg) and downscaled (--downscale). Writes RUNS_DIR/cv/NAME/ (cv.json, cv.png, one run per fold); running the same command again resumes it. --record prints a saved cv.json instead, and with --calibrate writes its threshold into a model trained by the same recipe on all the data (the fold runs are not needed).
 
 [bold]Exit codes[/bold]: 0 every fold done; 2 usage or fatal error; 3 done, but some held-out files could not be read (listed, left out of the numbers).
 """
@@ -29,7 +31,10 @@ Each fold holds out whole families (the manifest's family column: generator fami
 @app.command(name="cv", epilog=EPILOG)
 @o.with_options(o.CV)
 def cv_command(
-    data: Annotated[list[Path], typer.Argument(help="Manifest .csv files (or folders holding manifest.csv) with a source (or family) column; several are used together.", show_default=False)],
+    data: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Manifest .csv files (or folders holding manifest.csv) with a source (or family) column; several are used together. Not with --record.", show_default=False),
+    ] = None,
     folds: Annotated[int, typer.Option(help="Number of folds; each holds out about 1/N of the fake families and of the real sources.", min=2)] = 3,
     name: Annotated[str | None, typer.Option(help="Cross-validation name: files go to RUNS_DIR/cv/NAME. Default: arch-backbone[-kK]-Nfold.", show_default=False)] = None,
     baseline: Annotated[bool, typer.Option("--baseline", help="Cross-validate the resize-only baseline instead of GLASS.")] = False,
@@ -45,6 +50,10 @@ def cv_command(
         typer.Option(metavar="WEIGHTS", help="Save a copy of this checkpoint (a model of the same recipe trained on all the data) with the leave-source-out threshold."),
     ] = None,
     calibrated_out: o.CalibratedOut = None,
+    record: Annotated[
+        Path | None,
+        typer.Option(metavar="CV_JSON", help="Run no folds: print the tables of this saved cross-validation (a cv.json, or a copy such as docs/experiments/cv-*.json) and, with --calibrate, write its leave-source-out threshold into WEIGHTS."),
+    ] = None,
     debug: o.Debug = False,
     training: dict[str, Any] | None = None,
 ) -> None:
@@ -57,6 +66,11 @@ def cv_command(
     from glass_cli.evaluation.cv import FIGURE_FILE, RESULT_FILE, CvError, CvOptions, calibrate_checkpoint, run_cv, size_keys
     from glass_cli.outputs import records, tables
 
+    if record is not None:
+        _from_record(record, data, calibrate, calibrated_out, debug)
+        return
+    if not data:
+        raise fail("cv: give the manifests to cross-validate (DATA), or --record CV_JSON")
     with reported(debug, interrupted="interrupted; run the same command again to resume"):
         config = TrainConfig.from_dict(o.training_options(training, data=data, name=name, baseline=baseline))
         options = CvOptions(
@@ -76,7 +90,32 @@ def cv_command(
     out.print(f"objective (mean over folds of the AUROC averaged over {', '.join(size_keys(options))}): {objective}", markup=False, soft_wrap=True)
     out.print(f"wrote {result.root / RESULT_FILE} and {result.root / FIGURE_FILE} ({result.seconds:.0f} s)", markup=False, style="dim", soft_wrap=True)
     if calibrated is not None:
-        path, record = calibrated
-        method = record["method"].removesuffix(" cross-validation")
-        out.print(f"threshold {record['threshold']:.6g} ({method}, target FPR {record['target_fpr']:g}) written to {path}", markup=False, soft_wrap=True)
+        _print_calibrated(out, *calibrated)
     raise typer.Exit(records.EXIT_UNREADABLE if result.errors else records.EXIT_CLEAN)
+
+
+def _print_calibrated(out: Console, path: Path, record: dict[str, Any]) -> None:
+    method = record["method"].removesuffix(" cross-validation")
+    out.print(f"threshold {record['threshold']:.6g} ({method}, target FPR {record['target_fpr']:g}) written to {path}", markup=False, soft_wrap=True)
+
+
+def _from_record(record: Path, data: list[Path] | None, calibrate: Path | None, calibrated_out: Path | None, debug: bool) -> None:
+    """glass cv --record: the tables of a saved cross-validation, and its threshold into a model."""
+    from glass_cli.evaluation.cv import CvError, calibrate_from_record, read_record
+    from glass_cli.outputs import tables
+
+    if data:
+        raise fail("cv: --record reads a finished cross-validation; give no DATA with it")
+    with reported(debug):
+        doc = read_record(record)
+        if calibrate is not None and not calibrate.is_file():
+            raise CvError(f"{calibrate}: no such checkpoint (--calibrate)")
+        calibrated = calibrate_from_record(record, calibrate, calibrated_out) if calibrate is not None else None
+    out = Console(highlight=False)
+    for table in tables.cv_tables(doc):
+        out.print(table)
+    objective = (doc.get("objective") or {}).get("value")
+    out.print(f"objective (mean over folds of the AUROC averaged over {', '.join(doc.get('size_keys') or [])}): "
+              f"{'n/a' if objective is None else f'{objective:.4f}'}", markup=False, soft_wrap=True)
+    if calibrated is not None:
+        _print_calibrated(out, *calibrated)

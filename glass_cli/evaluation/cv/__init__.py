@@ -35,10 +35,10 @@ an interrupted training from its last finished epoch.
 
 The package: ``options`` (CvOptions, file names), ``folds`` (who is held out where),
 ``scoring`` (conditions, per-file scores, fold numbers), ``calibration`` (the leave-source-out
-threshold and the calibrated copy of a model) and ``run`` (run_cv and its results).
+threshold and the calibrated copy of a model, from the fold runs or from a saved cv.json) and ``run`` (run_cv and its results).
 """
 
-from glass_cli.evaluation.cv.calibration import calibrate_checkpoint, calibration
+from glass_cli.evaluation.cv.calibration import calibrate_checkpoint, calibrate_from_record, calibration, read_record
 from glass_cli.evaluation.cv.folds import (
     Fold,
     assign_folds,
@@ -66,7 +66,7 @@ from glass_cli.evaluation.cv.run import CvResult, FoldResult, cv_root, default_n
 from glass_cli.evaluation.cv.scoring import Condition, conditions, fold_numbers, format_numbers, score_fold, size_keys, spread
 
 __all__ = [
-    "calibrate_checkpoint", "calibration", "Fold", "assign_folds", "cap_per_group", "family_classes", "fold_samples",
+    "calibrate_checkpoint", "calibrate_from_record", "calibration", "read_record", "Fold", "assign_folds", "cap_per_group", "family_classes", "fold_samples",
     "group_of", "write_manifest", "FIGURE_FILE", "FOLD_FILE", "FORMAT", "GROUP_BY", "HELDOUT_SPLIT", "OBJECTIVE",
     "PLAN_FILE", "RESULT_FILE", "SOURCE_MIN_N", "TRAIN_SPLIT", "CvError", "CvOptions", "CvResult", "FoldResult",
     "cv_root", "default_name", "run_cv", "write_outputs", "Condition", "conditions", "fold_numbers", "format_numbers",

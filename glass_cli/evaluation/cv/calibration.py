@@ -3,6 +3,7 @@ checked fold by fold at the threshold of the other folds, and written into a mod
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -78,22 +79,77 @@ def calibrate_checkpoint(result: CvResult, weights: str | os.PathLike, out: str 
     threshold (``calibration(...)["threshold"]``), with how it was chosen in the model's
     ``calibration`` field. ``weights`` should be a model trained by the same recipe on all
     the data: its architecture must match the folds' models. Returns (path, calibration)."""
-    from glass_cli.evaluation.evaluate import save_calibrated
-    from glass_cli.models import checkpoint
-
     cal = result.calibration()
     if not result.complete or cal is None:
         raise CvError(f"{result.root}: --calibrate needs every fold scored ({len(result.folds)} of {result.options.folds} are)")
+    return _save(cal, sorted({f.model for f in result.folds}), result.options.group_by, result.options.folds,
+                 result.config.data, str(result.root), weights, out)
+
+
+def read_record(path: str | os.PathLike) -> dict[str, Any]:
+    """A cross-validation's saved results (its cv.json, or a copy kept elsewhere), checked to
+    be one: glass cv's format, and folds to report."""
+    from glass_cli.evaluation.cv.options import FORMAT
+
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise CvError(f"{path}: cannot read the cross-validation record ({reason})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("folds"), list) or "conditions" not in doc:
+        raise CvError(f"{path}: not a glass cv record (cv.json, format {FORMAT})")
+    return doc
+
+
+def _recipe(config: dict[str, Any]) -> dict[str, Any]:
+    from glass_cli.config import RUNTIME_KEYS
+
+    # what is not the recipe: where the data and runs are, and which split validates (a
+    # fold validates on its held-out sources, a model trained on all the data on its val split)
+    return {k: v for k, v in config.items() if k not in RUNTIME_KEYS and k not in ("name", "runs_dir", "data", "val_split")}
+
+
+def calibrate_from_record(record: str | os.PathLike, weights: str | os.PathLike, out: str | os.PathLike | None = None) -> tuple[Path, dict[str, Any]]:
+    """``calibrate_checkpoint`` from a saved cross-validation record (``read_record``) instead
+    of its fold runs, which a finished cross-validation no longer needs: the record keeps the
+    threshold its folds' held-out reals gave. Stricter than from the runs, since the record
+    cannot be re-scored: it must be complete, the folds' models must match ``weights``, and
+    when ``weights`` lies in a training run (config.json beside it) that run's recipe must be
+    the record's, every key but the name, data path, validation split and runtime settings."""
+    doc = read_record(record)
+    cal, options = doc.get("calibration"), doc.get("options") or {}
+    if not doc.get("complete") or not cal or not cal.get("complete"):
+        raise CvError(f"{record}: the cross-validation it records is not complete; --calibrate needs every fold scored")
+    run_config = Path(weights).parent / "config.json"
+    if run_config.is_file() and isinstance(doc.get("config"), dict):
+        try:
+            trained = _recipe(json.loads(run_config.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise CvError(f"{run_config}: cannot read the training run's config ({exc})") from None
+        recorded = _recipe(doc["config"])
+        differ = [k for k in sorted(set(trained) | set(recorded)) if trained.get(k) != recorded.get(k)]
+        if differ:
+            k = differ[0]
+            raise CvError(f"{weights}: trained with {k}={trained.get(k)!r}, the cross-validation with {k}={recorded.get(k)!r}; "
+                          "calibrate a model of the same recipe")
+    models = sorted({str(f.get("model")) for f in doc["folds"]})
+    return _save(cal, models, options.get("group_by", "source"), options.get("folds"), doc.get("data"), str(record), weights, out)
+
+
+def _save(cal: dict[str, Any], fold_models: list[str], group_by: str, folds: int | None, data: Any, cv: str,
+          weights: str | os.PathLike, out: str | os.PathLike | None) -> tuple[Path, dict[str, Any]]:
+    from glass_cli.evaluation.evaluate import save_calibrated
+    from glass_cli.models import checkpoint
+
     model, config = checkpoint.load(weights)
-    fold_models = sorted({f.model for f in result.folds})
     if fold_models != [config.describe()]:
         raise CvError(f"{weights}: model is {config.describe()}, the cross-validation trained {', '.join(fold_models)}; calibrate a model of the same recipe")
     worst = cal["worst_source_sized"].get("native") or {}
     record = {
-        "method": f"leave-{result.options.group_by}-out cross-validation",
-        "cv": str(result.root),
-        "data": result.config.data,
-        "folds": result.options.folds,
+        "method": f"leave-{group_by}-out cross-validation",
+        "cv": cv,
+        "data": data,
+        "folds": folds,
         "target_fpr": cal["target_fpr"],
         "threshold": cal["threshold"],
         "reals": cal["reals"],
