@@ -25,3 +25,19 @@ def test_recipe_matches_the_shipped_model(recipe, weights):
 
 def test_every_recipe_is_listed():
     assert sorted(p.name for p in (ROOT / "recipes").glob("*.json")) == sorted(SHIPPED)
+
+
+@pytest.mark.parametrize("recipe,weights", sorted(SHIPPED.items()))
+def test_recipe_is_the_cross_validated_one(recipe, weights):
+    """A shipped model whose threshold comes from a cross-validation record kept in the
+    repository (glass cv --record --calibrate) must ship with that record's recipe."""
+    from glass_cli.evaluation.cv.calibration import _recipe, read_record
+
+    shipped = checkpoint.read_config(ROOT / "weights" / f"{weights}.safetensors")
+    record = ROOT / str((shipped.calibration or {}).get("cv", ""))
+    if not record.is_file():
+        pytest.skip(f"{weights}: calibrated from fold runs outside the repository")
+    config = TrainConfig.from_dict(json.loads((ROOT / "recipes" / recipe).read_text(encoding="utf-8")))
+    doc = read_record(record)
+    assert _recipe(config.to_dict()) == _recipe(doc["config"])
+    assert shipped.threshold == doc["calibration"]["threshold"]

@@ -104,9 +104,10 @@ def read_record(path: str | os.PathLike) -> dict[str, Any]:
 def _recipe(config: dict[str, Any]) -> dict[str, Any]:
     from glass_cli.config import RUNTIME_KEYS
 
-    # what is not the recipe: where the data and runs are, and which split validates (a
-    # fold validates on its held-out sources, a model trained on all the data on its val split)
-    return {k: v for k, v in config.items() if k not in RUNTIME_KEYS and k not in ("name", "runs_dir", "data", "val_split")}
+    # what is not the recipe: where the data and runs are, and what validates (a fold
+    # validates on its held-out sources, a model trained on all the data on its val split;
+    # neither changes the images trained on)
+    return {k: v for k, v in config.items() if k not in RUNTIME_KEYS and k not in ("name", "runs_dir", "data", "val_split", "limit_val")}
 
 
 def calibrate_from_record(record: str | os.PathLike, weights: str | os.PathLike, out: str | os.PathLike | None = None) -> tuple[Path, dict[str, Any]]:
@@ -115,7 +116,7 @@ def calibrate_from_record(record: str | os.PathLike, weights: str | os.PathLike,
     threshold its folds' held-out reals gave. Stricter than from the runs, since the record
     cannot be re-scored: it must be complete, the folds' models must match ``weights``, and
     when ``weights`` lies in a training run (config.json beside it) that run's recipe must be
-    the record's, every key but the name, data path, validation split and runtime settings."""
+    the record's, every key but the name, data path, validation split and size, and runtime settings."""
     doc = read_record(record)
     cal, options = doc.get("calibration"), doc.get("options") or {}
     if not doc.get("complete") or not cal or not cal.get("complete"):
