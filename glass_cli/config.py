@@ -146,6 +146,15 @@ RUNTIME_KEYS = frozenset({"device", "workers", "cache_images", "quiet"})
 differ between a run and its resumption."""
 
 
+def recipe_of(config: dict[str, Any], *, validation: bool = True) -> dict[str, Any]:
+    """A TrainConfig dict without what is not the recipe: runtime settings, the run's name and
+    folder, the data path; with ``validation=False`` also which split validates and how much of
+    it (a cross-validation fold validates on its held-out sources, a model trained on all the
+    data on its val split; neither changes the images trained on)."""
+    left_out = {"name", "runs_dir", "data"} | ({"val_split", "limit_val"} if not validation else set())
+    return {k: v for k, v in config.items() if k not in RUNTIME_KEYS and k not in left_out}
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything a training run needs, flat, so that a dict of hyperparameters (what

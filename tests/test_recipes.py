@@ -31,7 +31,8 @@ def test_every_recipe_is_listed():
 def test_recipe_is_the_cross_validated_one(recipe, weights):
     """A shipped model whose threshold comes from a cross-validation record kept in the
     repository (glass cv --record --calibrate) must ship with that record's recipe."""
-    from glass_cli.evaluation.cv.calibration import _recipe, read_record
+    from glass_cli.config import recipe_of
+    from glass_cli.evaluation.cv import read_record
 
     shipped = checkpoint.read_config(ROOT / "weights" / f"{weights}.safetensors")
     record = ROOT / str((shipped.calibration or {}).get("cv", ""))
@@ -39,5 +40,5 @@ def test_recipe_is_the_cross_validated_one(recipe, weights):
         pytest.skip(f"{weights}: calibrated from fold runs outside the repository")
     config = TrainConfig.from_dict(json.loads((ROOT / "recipes" / recipe).read_text(encoding="utf-8")))
     doc = read_record(record)
-    assert _recipe(config.to_dict()) == _recipe(doc["config"])
+    assert recipe_of(config.to_dict(), validation=False) == recipe_of(doc["config"], validation=False)
     assert shipped.threshold == doc["calibration"]["threshold"]

@@ -110,7 +110,7 @@ def _from_record(record: Path, data: list[Path] | None, calibrate: Path | None, 
         doc = read_record(record)
         if calibrate is not None and not calibrate.is_file():
             raise CvError(f"{calibrate}: no such checkpoint (--calibrate)")
-        calibrated = calibrate_from_record(record, calibrate, calibrated_out) if calibrate is not None else None
+        calibrated = calibrate_from_record(record, calibrate, calibrated_out, doc) if calibrate is not None else None
     out = Console(highlight=False)
     for table in tables.cv_tables(doc):
         out.print(table)

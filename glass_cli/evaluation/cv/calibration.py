@@ -101,33 +101,28 @@ def read_record(path: str | os.PathLike) -> dict[str, Any]:
     return doc
 
 
-def _recipe(config: dict[str, Any]) -> dict[str, Any]:
-    from glass_cli.config import RUNTIME_KEYS
-
-    # what is not the recipe: where the data and runs are, and what validates (a fold
-    # validates on its held-out sources, a model trained on all the data on its val split;
-    # neither changes the images trained on)
-    return {k: v for k, v in config.items() if k not in RUNTIME_KEYS and k not in ("name", "runs_dir", "data", "val_split", "limit_val")}
-
-
-def calibrate_from_record(record: str | os.PathLike, weights: str | os.PathLike, out: str | os.PathLike | None = None) -> tuple[Path, dict[str, Any]]:
+def calibrate_from_record(record: str | os.PathLike, weights: str | os.PathLike, out: str | os.PathLike | None = None,
+                          doc: dict[str, Any] | None = None) -> tuple[Path, dict[str, Any]]:
     """``calibrate_checkpoint`` from a saved cross-validation record (``read_record``) instead
     of its fold runs, which a finished cross-validation no longer needs: the record keeps the
     threshold its folds' held-out reals gave. Stricter than from the runs, since the record
     cannot be re-scored: it must be complete, the folds' models must match ``weights``, and
     when ``weights`` lies in a training run (config.json beside it) that run's recipe must be
-    the record's, every key but the name, data path, validation split and size, and runtime settings."""
-    doc = read_record(record)
+    the record's (``config.recipe_of`` without validation). ``doc``: the record already read by
+    ``read_record``, to spare reading it again."""
+    from glass_cli.config import recipe_of
+
+    doc = doc if doc is not None else read_record(record)
     cal, options = doc.get("calibration"), doc.get("options") or {}
     if not doc.get("complete") or not cal or not cal.get("complete"):
         raise CvError(f"{record}: the cross-validation it records is not complete; --calibrate needs every fold scored")
     run_config = Path(weights).parent / "config.json"
     if run_config.is_file() and isinstance(doc.get("config"), dict):
         try:
-            trained = _recipe(json.loads(run_config.read_text(encoding="utf-8")))
+            trained = recipe_of(json.loads(run_config.read_text(encoding="utf-8")), validation=False)
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             raise CvError(f"{run_config}: cannot read the training run's config ({exc})") from None
-        recorded = _recipe(doc["config"])
+        recorded = recipe_of(doc["config"], validation=False)
         differ = [k for k in sorted(set(trained) | set(recorded)) if trained.get(k) != recorded.get(k)]
         if differ:
             k = differ[0]

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from glass_cli import __version__
-from glass_cli.config import RUNTIME_KEYS, TrainConfig
+from glass_cli.config import TrainConfig, recipe_of
 from glass_cli.evaluation.cv.calibration import calibration
 from glass_cli.evaluation.cv.folds import Fold, assign_folds, cap_per_group, fold_samples, write_manifest
 from glass_cli.evaluation.cv.options import (
@@ -154,7 +154,7 @@ def default_name(config: TrainConfig, options: CvOptions) -> str:
 
 
 def _plan(config: TrainConfig, options: CvOptions, folds: Sequence[Fold]) -> dict[str, Any]:
-    recipe = {k: v for k, v in config.to_dict().items() if k not in RUNTIME_KEYS and k not in ("name", "runs_dir", "data")}
+    recipe = recipe_of(config.to_dict())
     return {
         "format": FORMAT,
         "data": os.path.abspath(config.data),
