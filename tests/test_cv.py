@@ -341,3 +341,41 @@ def test_cv_compare_recalibrates_a_finished_cross_validation(cv_run, tmp_path):
     options = CvOptions(**{**saved["options"], "real_sizes": tuple(saved["options"]["real_sizes"])}, target_fpr=0.25)
     assert row["calibration"] == json.loads(json.dumps(calibration(folds, options)))
     assert row["calibration"]["target_fpr"] == 0.25 and row["summary"] == saved["summary"]
+
+
+def test_only_fold_runs_some_folds_now_and_joins_folds_scored_elsewhere(cv_run, family_data, runner, tmp_path):
+    """A fold scored on another machine is carried by its plan.json and heldout.json alone
+    (no checkpoint); --only-fold reports it, trains nothing else, then finishes the rest."""
+    root, _ = cv_run
+    here = tmp_path / "cv" / "tiny"
+    (here / "fold-1").mkdir(parents=True)
+    shutil.copy(root / "plan.json", here / "plan.json")
+    shutil.copy(root / "fold-1" / "heldout.json", here / "fold-1" / "heldout.json")
+    args = ["cv", str(family_data / "manifest.csv"), "--name", "tiny", "--runs-dir", str(tmp_path), *CV_ARGS]
+
+    first = runner.invoke(app, [*args, "--only-fold", "1"])
+    assert first.exit_code == 0, first.output
+    assert f"fold 1/2: already scored ({here / 'fold-1' / 'heldout.json'})" in first.stderr
+    assert "fold 2/2: not scored yet, left for later (--only-fold)" in first.stderr
+    assert "1 of 2 folds scored; fold 2 left: run the same command again (without --only-fold, or naming them) to finish" in first.stdout
+    assert "leave-family-out cross-validation, 1 of 2 folds" in first.stdout
+    assert not (here / "fold-2").exists() and not (here / "fold-2.csv").exists()
+    doc = json.loads((here / "cv.json").read_text())
+    assert doc["complete"] is False and [f["fold"]["index"] for f in doc["folds"]] == [1] and doc["calibration"] is None
+    calibrate = runner.invoke(app, [*args, "--only-fold", "1", "--calibrate", str(root / "fold-1" / "last.safetensors"), "-o", str(tmp_path / "m")])
+    assert calibrate.exit_code == 2
+    assert calibrate.stderr.strip().endswith(f"glass: error: {here}: --calibrate needs every fold scored (1 of 2 are)")
+
+    second = runner.invoke(app, [*args, "--only-fold", "2"])
+    assert second.exit_code == 0, second.output
+    assert "fold 1/2: already scored" in second.stderr and "folds scored;" not in second.stdout
+    joined, original = json.loads((here / "cv.json").read_text()), json.loads((root / "cv.json").read_text())
+    assert joined["complete"] is True and joined["folds"][0]["metrics"] == original["folds"][0]["metrics"]
+    assert (here / "fold-2" / "last.safetensors").is_file() and not (here / "fold-1" / "last.safetensors").exists()
+
+
+def test_only_fold_out_of_range(runner, family_data, tmp_path):
+    result = runner.invoke(app, ["cv", str(family_data / "manifest.csv"), "--runs-dir", str(tmp_path), *CV_ARGS, "--only-fold", "3"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "glass: error: --only-fold 3: the folds are numbered 1 to 2"
+    assert not (tmp_path / "cv").exists()

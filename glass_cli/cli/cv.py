@@ -20,9 +20,11 @@ EPILOG = """[bold]Examples[/bold]
 
   glass cv data/manifest.csv --config recipe.json --name recipe-a --real-sizes 1024,512,256
 
+  glass cv data/manifest.csv --config recipe.json --name recipe-a --only-fold 2
+
   glass cv --record docs/experiments/cv-abl-b-epochs16.json --calibrate runs/baseline-e16/last.safetensors -o weights/baseline-lite0
 
-Each fold holds out whole families (the manifest's family column: generator families and camera makes / real sources), trains on every other image and scores the held-out ones as glass scan would, with the fold run's last checkpoint: reals as stored and shrunk to each --real-sizes long side, both classes re-encoded (--jpeg) and downscaled (--downscale). Writes RUNS_DIR/cv/NAME/ (cv.json, cv.png, one run per fold); running the same command again resumes it. --record prints a saved cv.json instead, and with --calibrate writes its threshold into a model trained by the same recipe on all the data (the fold runs are not needed).
+Each fold holds out whole families (the manifest's family column: generator families and camera makes / real sources), trains on every other image and scores the held-out ones as glass scan would, with the fold run's last checkpoint: reals as stored and shrunk to each --real-sizes long side, both classes re-encoded (--jpeg) and downscaled (--downscale). Writes RUNS_DIR/cv/NAME/ (cv.json, cv.png, one run per fold); running the same command again resumes it. --only-fold runs some folds now and the rest later; a fold scored on another machine joins by copying its fold-I/heldout.json and plan.json into RUNS_DIR/cv/NAME/. --record prints a saved cv.json instead, and with --calibrate writes its threshold into a model trained by the same recipe on all the data (the fold runs are not needed).
 
 [bold]Exit codes[/bold]: 0 every fold done; 2 usage or fatal error; 3 done, but some held-out files could not be read (listed, left out of the numbers).
 """
@@ -50,6 +52,10 @@ def cv_command(
         typer.Option(metavar="WEIGHTS", help="Save a copy of this checkpoint (a model of the same recipe trained on all the data) with the leave-source-out threshold."),
     ] = None,
     calibrated_out: o.CalibratedOut = None,
+    only_fold: Annotated[
+        list[int] | None,
+        typer.Option(metavar="I", help="Train and score only fold I now (repeatable); folds scored earlier are reported, the others left for a later run of the same command.", show_default=False),
+    ] = None,
     record: Annotated[
         Path | None,
         typer.Option(metavar="CV_JSON", help="Run no folds: print the tables of this saved cross-validation (a cv.json, or a copy such as docs/experiments/cv-*.json) and, with --calibrate, write its leave-source-out threshold into WEIGHTS."),
@@ -76,7 +82,7 @@ def cv_command(
         options = CvOptions(
             folds=folds, real_sizes=o.sizes(real_sizes), jpeg=jpeg, downscale=downscale, batch_size=config.batch_size,
             workers=config.workers, device=config.device, target_fpr=target_fpr, group_by=group_by.value, webp=webp,
-            heldout_per_source=heldout_per_source,
+            heldout_per_source=heldout_per_source, only_folds=tuple(only_fold or ()),
         )
         if calibrate is not None and not calibrate.is_file():
             raise CvError(f"{calibrate}: no such checkpoint (--calibrate)")
@@ -89,6 +95,10 @@ def cv_command(
     objective = "n/a" if result.objective is None else f"{result.objective:.4f}"
     out.print(f"objective (mean over folds of the AUROC averaged over {', '.join(size_keys(options))}): {objective}", markup=False, soft_wrap=True)
     out.print(f"wrote {result.root / RESULT_FILE} and {result.root / FIGURE_FILE} ({result.seconds:.0f} s)", markup=False, style="dim", soft_wrap=True)
+    if not result.complete:
+        left = sorted(set(range(1, options.folds + 1)) - {f.fold.index for f in result.folds})
+        out.print(f"{len(result.folds)} of {options.folds} folds scored; {'fold' if len(left) == 1 else 'folds'} {', '.join(map(str, left))} left: "
+                  "run the same command again (without --only-fold, or naming them) to finish", markup=False, soft_wrap=True)
     if calibrated is not None:
         _print_calibrated(out, *calibrated)
     raise typer.Exit(records.EXIT_UNREADABLE if result.errors else records.EXIT_CLEAN)

@@ -31,7 +31,10 @@ What a cross-validation writes to ``RUNS_DIR/cv/NAME/``:
   and ``cv.png``, the per-fold AUROC by condition.
 
 Running the same cross-validation again skips scored folds, scores trained ones and resumes
-an interrupted training from its last finished epoch.
+an interrupted training from its last finished epoch. ``CvOptions.only_folds`` runs some
+folds now and leaves the rest for a later call; a scored fold needs only its
+``fold-I/heldout.json`` (not its checkpoint), so folds run in different sessions or on
+different machines are joined by copying ``plan.json`` and those files into one folder.
 
 The package: ``options`` (CvOptions, file names), ``folds`` (who is held out where),
 ``scoring`` (conditions, per-file scores, fold numbers), ``calibration`` (the leave-source-out

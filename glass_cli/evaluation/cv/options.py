@@ -50,6 +50,10 @@ class CvOptions:
     heldout_per_source: int = 0
     """Score at most this many held-out images per group and class (a fixed, path-hashed
     choice); 0 scores them all. Keeps huge sources from dominating the numbers and the time."""
+    only_folds: tuple[int, ...] = ()
+    """Train and score only these folds (1-based) in this call; the others are reported if an
+    earlier call, here or on another machine, scored them, and left for later otherwise. Empty:
+    every fold. Not part of the plan: it changes which folds run now, never their results."""
 
     def __post_init__(self) -> None:
         if self.group_by not in GROUP_BY:
@@ -62,6 +66,9 @@ class CvOptions:
             raise CvError(f"--target-fpr must lie in [0, 1), got {self.target_fpr}")
         if self.folds < 2:
             raise CvError(f"--folds must be at least 2, got {self.folds}")
+        bad = [i for i in self.only_folds if not 1 <= i <= self.folds]
+        if bad:
+            raise CvError(f"--only-fold {bad[0]}: the folds are numbered 1 to {self.folds}")
         if any(n < 8 for n in self.real_sizes) or len(set(self.real_sizes)) != len(self.real_sizes):
             raise CvError(f"--real-sizes must be distinct long sides of at least 8 pixels, got {list(self.real_sizes)}")
         if not 1 <= self.jpeg <= 100:

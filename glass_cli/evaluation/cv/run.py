@@ -222,6 +222,9 @@ def run_cv(
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 raise CvError(f"{done_file}: unreadable fold result ({exc}); delete it to score the fold again") from None
             say(f"fold {fold.index}/{len(folds)}: already scored ({done_file})")
+        elif options.only_folds and fold.index not in options.only_folds:
+            say(f"fold {fold.index}/{len(folds)}: not scored yet, left for later (--only-fold)")
+            continue
         else:
             fr = _run_fold(config, options, fold, samples, root, console, say)
             atomic.write_text(done_file, json.dumps(fr.to_dict(), indent=2) + "\n")
