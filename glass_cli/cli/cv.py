@@ -26,7 +26,7 @@ EPILOG = """[bold]Examples[/bold]
 
 Each fold holds out whole families (the manifest's family column: generator families and camera makes / real sources), trains on every other image and scores the held-out ones as glass scan would, with the fold run's last checkpoint: reals as stored and shrunk to each --real-sizes long side, both classes re-encoded (--jpeg) and downscaled (--downscale). Writes RUNS_DIR/cv/NAME/ (cv.json, cv.png, one run per fold); running the same command again resumes it. --only-fold runs some folds now and the rest later; a fold scored on another machine joins by copying its fold-I/heldout.json and plan.json into RUNS_DIR/cv/NAME/. --record prints a saved cv.json instead, and with --calibrate writes its threshold into a model trained by the same recipe on all the data (the fold runs are not needed).
 
-[bold]Exit codes[/bold]: 0 every fold done; 2 usage or fatal error; 3 done, but some held-out files could not be read (listed, left out of the numbers).
+[bold]Exit codes[/bold]: 0 every fold asked for done (all of them, or those of --only-fold); 2 usage or fatal error; 3 done, but some held-out files could not be read (listed, left out of the numbers).
 """
 
 
