@@ -29,7 +29,7 @@ def test_default_weights_are_found_and_described():
     assert path is not None and path.resolve() == (ROOT / "weights" / "glass-default.safetensors").resolve()
     assert checkpoint.default_weights().resolve() == (ROOT / "weights" / "glass-default.onnx").resolve()
     config = checkpoint.read_config(path)
-    assert config.describe() == "glass tf_efficientnet_lite0 K=2 S=224 scales 1,2"
+    assert config.describe() == "glass tf_efficientnet_lite0 K=4 S=224"
     assert config.calibration["method"] == "leave-source-out cross-validation" and config.threshold == config.calibration["threshold"]
     assert path.stat().st_size + path.with_suffix(".json").stat().st_size < 60 * 2**20
     assert (ROOT / "weights" / "MODEL_CARD.md").is_file() and (ROOT / "weights" / "NOTICE").is_file()
@@ -47,12 +47,15 @@ def test_readme_command_scans_the_examples(tmp_path, monkeypatch):
     assert doc["model"]["format"] == "onnx" and {f["engine"] for f in doc["files"]} == {"onnx"}
     expected = truth()
     assert len(expected) == 8 and {Path(f["path"]).name for f in doc["files"]} == set(expected)
+    config = checkpoint.read_config(shipped)
     for f in doc["files"]:
         want = "ai" if expected[Path(f["path"]).name] == "fake" else "real"
         assert f["verdict"] == want, (f["path"], f["p_ai"])
-        grids = [grid_size(f["width"], f["height"], 224 * m) for m in (1, 2)]
-        assert f["sampling"] == ("stratified" if min(grids) ** 2 >= 2 else "fallback") and len(f["crops"]) == 4
-    threshold = checkpoint.read_config(shipped).threshold
+        grids = [grid_size(f["width"], f["height"], config.crop_size * m) for m in config.crop_scales]
+        stratified = min(grids) ** 2 >= config.num_crops
+        assert f["sampling"] == ("stratified" if stratified else "fallback")
+        assert len(f["crops"]) == config.num_crops * len(config.crop_scales) == 4
+    threshold = config.threshold
     assert doc["files"][0]["threshold"] == threshold
     assert f"8 scanned, 4 flagged as AI (P(AI) >= {threshold:.6g}), 4 real, 0 not scanned" in result.stdout
 
