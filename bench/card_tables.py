@@ -4,7 +4,8 @@
     .venv/bin/python bench/card_tables.py --glass-cv runs/cv/G --baseline-cv runs/cv/B \
         --evals runs/card3      # holds glass-val.json, glass-val-jpeg75.json, ... baseline-*.json
 
-Without --evals the train-v1 val table is left out. The table by stored size and format
+Without --evals the train-v1 val table is left out. With --sizes NAME=FOLDER ... only the table
+by stored format and size is printed, one column per cross-validation folder. The table by stored size and format
 reads each fold's heldout.json and the image files' headers (their sizes are not stored).
 
 Prints the tables; the card's prose is written by people. Nothing is asserted.
@@ -62,12 +63,13 @@ def size_bucket(path: str) -> str | None:
     return next(label for top, label in SIZE_BUCKETS if top is None or long_side < top)
 
 
-def size_table(g_root: str, b_root: str, g: dict, b: dict, min_n: int = 10) -> None:
+def size_table(columns: list[tuple[str, str, dict]], min_n: int = 10) -> None:
     """Share flagged (reals) and caught (AI) as stored, by class, stored format and long side,
-    each fold at its nested threshold, pooled over folds; cells of fewer than ``min_n`` files
-    are left out."""
+    each fold at its nested threshold, pooled over folds; one column per (name, cv folder,
+    cv.json) in ``columns``. Rows of fewer than ``min_n`` files, or where the runs did not
+    score the same number of files, are left out."""
     counts: dict[tuple, list[int]] = {}
-    for col, (root, doc) in enumerate(((g_root, g), (b_root, b))):
+    for col, (_, root, doc) in enumerate(columns):
         thresholds = {n["fold"]: n["threshold"] for n in doc["calibration"]["nested"]}
         for fold in thresholds:
             held = json.loads((Path(root) / f"fold-{fold}" / "heldout.json").read_text())
@@ -75,23 +77,35 @@ def size_table(g_root: str, b_root: str, g: dict, b: dict, min_n: int = 10) -> N
                 bucket = size_bucket(f["path"])
                 if bucket is None or f["p_ai"].get("native") is None:
                     continue
-                cell = counts.setdefault((f["label"], f["format"], bucket), [0, 0, 0, 0])
+                cell = counts.setdefault((f["label"], f["format"], bucket), [0] * (2 * len(columns)))
                 cell[2 * col] += 1
                 cell[2 * col + 1] += f["p_ai"]["native"] >= thresholds[fold]
     order = {label: i for i, (_, label) in enumerate(SIZE_BUCKETS)}
-    print("\n| stored files (class, format, long side) | files | GLASS flags | baseline flags |")
-    print("|---|---|---|---|")
-    for (label, fmt_, bucket), (gn, gk, bn, bk) in sorted(counts.items(), key=lambda kv: (kv[0][0], kv[0][1], order[kv[0][2]])):
-        if gn >= min_n and gn == bn:
-            print(f"| {'AI' if label else 'real'}, {fmt_}, {bucket} | {gn} | {gk / gn:.0%} | {bk / bn:.0%} |")
+    print("\n| stored files (class, format, long side) | files | " + " | ".join(f"{name} flags" for name, _, _ in columns) + " |")
+    print("|---|---|" + "---|" * len(columns))
+    for (label, fmt_, bucket), cell in sorted(counts.items(), key=lambda kv: (kv[0][0], kv[0][1], order[kv[0][2]])):
+        ns, ks = cell[0::2], cell[1::2]
+        if ns[0] >= min_n and len(set(ns)) == 1:
+            print(f"| {'AI' if label else 'real'}, {fmt_}, {bucket} | {ns[0]} | " + " | ".join(f"{k / ns[0]:.0%}" for k in ks) + " |")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--glass-cv", required=True)
-    ap.add_argument("--baseline-cv", required=True)
+    ap.add_argument("--glass-cv")
+    ap.add_argument("--baseline-cv")
     ap.add_argument("--evals")
+    ap.add_argument("--sizes", nargs="+", metavar="NAME=CV_FOLDER",
+                    help="print only the table by stored format and size, one column per cross-validation folder")
     args = ap.parse_args()
+    if args.sizes:
+        columns = []
+        for item in args.sizes:
+            name, _, root = item.rpartition("=")
+            columns.append((name or Path(root).name, root, load(root)))
+        size_table(columns)
+        return 0
+    if not (args.glass_cv and args.baseline_cv):
+        ap.error("--glass-cv and --baseline-cv are needed (or --sizes)")
     g, b = load(args.glass_cv), load(args.baseline_cv)
 
     print("| held-out AUROC | GLASS (folds 1, 2, 3) | GLASS mean ± std | baseline (folds 1, 2, 3) | baseline mean ± std | GLASS − baseline |")
@@ -119,7 +133,7 @@ def main() -> int:
                 "as stored / 1024 / 512 / JPEG q75 / 0.5x")
     group_table(gc, bc, "fake_families", "held-out AI family", ["native", "jpeg75", "webp80", "down0.5"],
                 "as stored / JPEG q75 / WebP q80 / 0.5x")
-    size_table(args.glass_cv, args.baseline_cv, g, b)
+    size_table([("GLASS", args.glass_cv, g), ("baseline", args.baseline_cv, b)])
     if not args.evals:
         return 0
 
