@@ -4,9 +4,10 @@
     .venv/bin/python bench/card_tables.py --glass-cv runs/cv/G --baseline-cv runs/cv/B \
         --evals runs/card3      # holds glass-val.json, glass-val-jpeg75.json, ... baseline-*.json
 
-Without --evals the train-v1 val table is left out. With --sizes NAME=FOLDER ... only the table
-by stored format and size is printed, one column per cross-validation folder. The table by stored size and format
-reads each fold's heldout.json and the image files' headers (their sizes are not stored).
+Without --evals the train-v1 val table is left out. With --sizes NAME=FOLDER ... only the
+table by stored format and size is printed, one column per cross-validation folder. That
+table reads each fold's heldout.json and the image files' headers (their sizes are not
+stored), each file's header once however many columns score it.
 
 Prints the tables; the card's prose is written by people. Nothing is asserted.
 """
@@ -14,6 +15,7 @@ Prints the tables; the card's prose is written by people. Nothing is asserted.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -48,6 +50,7 @@ def group_table(gc: dict, bc: dict, field: str, title: str, keys: list[str], hea
 SIZE_BUCKETS = [(600, "< 600 px"), (1100, "600-1099 px"), (2100, "1100-2099 px"), (None, ">= 2100 px")]
 
 
+@functools.cache
 def size_bucket(path: str) -> str | None:
     """The long-side bucket of an image file, from its header; None when it cannot be opened."""
     from PIL import Image
@@ -101,6 +104,8 @@ def main() -> int:
         columns = []
         for item in args.sizes:
             name, _, root = item.rpartition("=")
+            if not (Path(root) / "cv.json").is_file():
+                ap.error(f"{root}: no cv.json there (a glass cv folder, or a kept record's folder)")
             columns.append((name or Path(root).name, root, load(root)))
         size_table(columns)
         return 0
