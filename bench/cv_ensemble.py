@@ -23,7 +23,7 @@ from pathlib import Path
 from glass_cli.evaluation.cv.calibration import calibration
 from glass_cli.evaluation.cv.options import CvOptions
 from glass_cli.evaluation.cv.run import FoldResult
-from glass_cli.evaluation.metrics import auroc, tpr_at_fpr
+from glass_cli.metrics import auroc, tpr_at_fpr
 
 
 def held_out(cv: Path, fold: int) -> dict[str, dict]:

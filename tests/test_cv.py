@@ -10,9 +10,9 @@ import shutil
 import pytest
 
 from glass_cli.cli import app
+from glass_cli.data.datasets import Sample
 from glass_cli.evaluation.cv import CvError, CvOptions, assign_folds, run_cv
-from glass_cli.evaluation.metrics import auroc
-from glass_cli.training.datasets import Sample
+from glass_cli.metrics import auroc
 
 from .conftest import FAKE_FAMILIES, REAL_FAMILIES, TINY_TRAIN
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from glass_cli.training.augment import Augment, sample_rng
-from glass_cli.training.datasets import (
+from glass_cli.data.augment import Augment, sample_rng
+from glass_cli.data.datasets import (
     DataError,
     assign_split,
     class_counts,
@@ -111,7 +111,7 @@ def test_augmentation_is_seeded_and_reencodes_jpeg():
 
 
 def test_size_aware_rescale_spans_the_range_for_both_classes_and_never_enlarges():
-    from glass_cli.training.augment import rescale_long_side
+    from glass_cli.data.augment import rescale_long_side
 
     aug = Augment(crop_p=0, blur_p=0, jpeg_p=0, flip_p=0, size_p=1.0, size_min=64, size_max=256)
     camera = Image.new("RGB", (600, 400), (120, 130, 140))
@@ -140,6 +140,6 @@ def test_jpeg_augmentation_replaces_the_quantisation_tables():
     fake_like = fake_like.convert("RGB")
     aug = Augment(crop_p=0, downscale_p=0, blur_p=0, jpeg_p=1.0, jpeg_min=60, jpeg_max=60, flip_p=0)
     out = aug.apply(fake_like, sample_rng(0, 0, 0))
-    from glass_cli.training.augment import jpeg_bytes
+    from glass_cli.data.augment import jpeg_bytes
 
     assert Image.open(io.BytesIO(jpeg_bytes(out, 60))).quantization != original

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from glass_cli.evaluation.metrics import binary_metrics, expected_calibration_error, group_metrics, tpr_at_fpr
+from glass_cli.metrics import binary_metrics, expected_calibration_error, group_metrics, tpr_at_fpr
 
 
 def test_perfect_and_inverted_separation():

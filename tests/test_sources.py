@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from glass_cli.cli import app
+from glass_cli.data.augment import augment_for
+from glass_cli.data.datasets import Sample, epoch_order, read_dataset, source_weights
 from glass_cli.evaluation.cv import CvOptions, assign_folds, cap_per_group, conditions, fold_samples, format_numbers
 from glass_cli.evaluation.evaluate import Perturbation
-from glass_cli.training.augment import augment_for
-from glass_cli.training.datasets import Sample, epoch_order, read_dataset, source_weights
 
 from .conftest import TINY_TRAIN, make_images, noise_image
 

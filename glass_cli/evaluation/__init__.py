@@ -1,1 +1,2 @@
-"""Measuring a model: metrics, evaluation of labelled data, calibration, cross-validation."""
+"""Measuring a model: evaluation of labelled data, calibration, cross-validation (the metrics
+themselves are ``glass_cli.metrics``)."""

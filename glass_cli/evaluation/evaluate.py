@@ -25,13 +25,13 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from glass_cli.evaluation.metrics import binary_metrics, group_metrics
+from glass_cli.data.augment import encoded_bytes
+from glass_cli.data.datasets import Sample, assign_split, read_dataset, select
 from glass_cli.inference.pipeline import batched, ordered_map
 from glass_cli.io.image import LoadError, decode_image
+from glass_cli.metrics import binary_metrics, group_metrics
 from glass_cli.preprocess.prepare import prepare_file
 from glass_cli.preprocess.views import Views, scale_image
-from glass_cli.training.augment import encoded_bytes
-from glass_cli.training.datasets import Sample, assign_split, read_dataset, select
 
 
 class EvalError(ValueError):

@@ -8,9 +8,9 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from glass_cli.config import TrainConfig
+from glass_cli.data.datasets import DataError, Sample, assign_split, class_counts, read_dataset, select, stratified_slice
 from glass_cli.io.image import load_image
 from glass_cli.preprocess.views import Views, collate
-from glass_cli.training.datasets import DataError, Sample, assign_split, class_counts, read_dataset, select, stratified_slice
 from glass_cli.training.errors import TrainError
 
 PREFETCH = 2

@@ -32,13 +32,13 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from glass_cli.config import TrainConfig
+from glass_cli.data.augment import augment_for, sample_rng
+from glass_cli.data.datasets import Sample, class_counts, class_weights, epoch_order
 from glass_cli.io.image import LoadError
 from glass_cli.models import checkpoint
 from glass_cli.outputs.progress import progress
 from glass_cli.preprocess.prepare import prepare_file
 from glass_cli.preprocess.views import Views, build_views
-from glass_cli.training.augment import augment_for, sample_rng
-from glass_cli.training.datasets import Sample, class_counts, class_weights, epoch_order
 from glass_cli.training.distributed import Processes
 from glass_cli.training.errors import TrainError
 from glass_cli.training.inputs import ImageStore, build_model, prefetch, read_splits, to_tensors
@@ -319,7 +319,7 @@ class Trainer:
         """Validation loss and metrics on the val split, views exactly as scan builds them."""
         import torch
 
-        from glass_cli.evaluation.metrics import binary_metrics
+        from glass_cli.metrics import binary_metrics
 
         part = self.val_set[self.rank :: self.world]
         bs = self.config.batch_size

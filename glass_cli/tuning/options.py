@@ -112,7 +112,7 @@ class TuneResult:
 
 
 def one_line(exc: BaseException) -> str:
-    from glass_cli.training.datasets import DataError
+    from glass_cli.data.datasets import DataError
     from glass_cli.training.trainer import TrainError
 
     text = str(exc) if isinstance(exc, (TrainError, DataError, SpaceError)) else f"{type(exc).__name__}: {exc}"

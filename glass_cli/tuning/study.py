@@ -334,8 +334,8 @@ def preflight(opts: TuneOptions) -> tuple[Space, TrainConfig, list[str]]:
     base = base_config(opts, space)
     space.check(base)
     if opts.metric == "cv":
+        from glass_cli.data.datasets import read_dataset
         from glass_cli.evaluation.cv import CvError, assign_folds
-        from glass_cli.training.datasets import read_dataset
 
         if opts.cv_folds < 2:
             raise TuneError(f"--cv-folds must be at least 2, got {opts.cv_folds}")

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from glass_cli.data.datasets import CLASS_NAMES, Sample
 from glass_cli.evaluation.cv.options import HELDOUT_SPLIT, TRAIN_SPLIT, CvError
 from glass_cli.io import atomic
-from glass_cli.training.datasets import CLASS_NAMES, Sample
 
 
 @dataclass(frozen=True)

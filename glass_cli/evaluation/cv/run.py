@@ -14,6 +14,7 @@ from typing import Any
 
 from glass_cli import __version__
 from glass_cli.config import TrainConfig, recipe_of
+from glass_cli.data.datasets import Sample, class_counts, read_dataset, select, stratified_slice
 from glass_cli.evaluation.cv.calibration import calibration
 from glass_cli.evaluation.cv.folds import Fold, assign_folds, cap_per_group, fold_samples, write_manifest
 from glass_cli.evaluation.cv.options import (
@@ -30,7 +31,6 @@ from glass_cli.evaluation.cv.options import (
 )
 from glass_cli.evaluation.cv.scoring import conditions, fold_numbers, score_fold, size_keys, spread
 from glass_cli.io import atomic
-from glass_cli.training.datasets import Sample, class_counts, read_dataset, select, stratified_slice
 
 
 @dataclass

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from glass_cli.data.datasets import Sample
 from glass_cli.evaluation.cv.folds import group_of
 from glass_cli.evaluation.cv.options import OBJECTIVE, CvOptions
 from glass_cli.outputs.progress import progress
-from glass_cli.training.datasets import Sample
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def fold_numbers(
 ) -> tuple[dict[str, float | None], dict[str, dict], dict[str, dict]]:
     """Fold metrics, per-real-source FPR and per-fake-family detection from per-file scores
     (``files``: dicts with label 0/1, family and ``p_ai`` per condition key)."""
-    from glass_cli.evaluation.metrics import auroc
+    from glass_cli.metrics import auroc
 
     metrics: dict[str, float | None] = {}
     for c in conds:
