@@ -14,6 +14,8 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Iterable
 
+from glass_cli.errors import GlassError
+
 TRAIN_EXTRA = "train"
 NEEDS: dict[str, tuple[str, ...]] = {
     "train": ("torch", "timm", "sklearn", "matplotlib"),
@@ -34,7 +36,7 @@ TRAIN_MODULES = frozenset(m for part, modules in NEEDS.items() if part not in EX
 """Every module of the training extra: a command that meets one of them missing names the extra."""
 
 
-class MissingExtra(Exception):
+class MissingExtra(GlassError):
     """A part of glass whose packages are not installed; one line naming the extra."""
 
 

@@ -188,11 +188,11 @@ def test_cli_baseline_export_has_the_global_input_only(models):
     assert OnnxEngine(out, device="cpu").predict(np.zeros((4, 3, 32, 32), np.float32), None).attention is None
 
 
-def test_parity_failure_exits_1_and_writes_nothing(tmp_path, models, monkeypatch):
+def test_parity_failure_exits_4_and_writes_nothing(tmp_path, models, monkeypatch):
     monkeypatch.setitem(export.TOLERANCES, "fp16", 1e-12)  # fp16 cannot match fp32 this closely
     out = tmp_path / "out" / "strict.onnx"
     result = glass_export("--onnx", "--weights", models["base"], "--fp16", "-o", out)
-    assert result.exit_code == 1 and result.stdout == ""
+    assert result.exit_code == 4 and result.stdout == ""
     line = error_line(result)
     assert re.fullmatch(
         rf"glass: error: {re.escape(str(out))}: ONNX Runtime disagrees with torch: max \|diff\| \S+ exceeds "

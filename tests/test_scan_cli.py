@@ -337,7 +337,7 @@ def test_cli_choices_come_from_the_library():
     from glass_cli.cli import errors, options
     from glass_cli.evaluation import cv
     from glass_cli.inference import engines
-    from glass_cli.outputs import exit_codes
+    from glass_cli import errors as library_errors
     from glass_cli.tuning import study
 
     assert [m.value for m in options.Balance] == list(config.BALANCE_MODES)
@@ -346,7 +346,7 @@ def test_cli_choices_come_from_the_library():
     assert [m.value for m in options.Engine] == list(engines.ENGINES)
     assert [m.value for m in options.GroupBy] == list(cv.GROUP_BY)
     assert [m.value for m in options.Metric] == list(study.METRIC_NAMES)
-    assert options.MAX_PIXELS == 250_000_000 and errors.EXIT_USAGE == exit_codes.EXIT_USAGE == 2
+    assert options.MAX_PIXELS == 250_000_000 and library_errors.EXIT_USAGE == 2
     fields = {f for f in config.TrainConfig.__dataclass_fields__}
     assert set(options.FLAG_FIELDS.values()) <= fields
     assert options.FLAG_FIELDS["lr_head"] == "lr_atten_class" and options.FLAG_FIELDS["cache"] == "cache_images"

@@ -288,7 +288,7 @@ def test_failed_trials_are_recorded_and_the_study_goes_on(fake_trainer, runner, 
 def test_repeated_failures_stop_the_process(fake_trainer, runner, tiny_data, space_file, tmp_path):
     fake_trainer.FAIL = {"*"}
     result = runner.invoke(app, tune_args(tiny_data, tmp_path, space_file, "--n-trials", "10", "--epochs", "1"))
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 5, result.output
     lines = result.stdout.splitlines()
     assert lines == [
         "study glass-test_efficientnet: 3 trials (3 failed); 3 run by this process",

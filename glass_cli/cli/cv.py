@@ -11,6 +11,7 @@ from rich.console import Console
 from glass_cli.cli import options as o
 from glass_cli.cli.errors import err, fail, needs, reported
 from glass_cli.cli.main import app
+from glass_cli.errors import EXIT_CLEAN, EXIT_UNREADABLE
 
 EPILOG = """[bold]Examples[/bold]
 
@@ -70,7 +71,7 @@ def cv_command(
     needs("cv", debug)
     from glass_cli.config import TrainConfig
     from glass_cli.evaluation.cv import FIGURE_FILE, RESULT_FILE, CvError, CvOptions, calibrate_checkpoint, run_cv, size_keys
-    from glass_cli.outputs import records, tables
+    from glass_cli.outputs import tables
 
     if record is not None:
         _from_record(record, data, calibrate, calibrated_out, debug)
@@ -101,7 +102,7 @@ def cv_command(
                   "run the same command again (without --only-fold, or naming them) to finish", markup=False, soft_wrap=True)
     if calibrated is not None:
         _print_calibrated(out, *calibrated)
-    raise typer.Exit(records.EXIT_UNREADABLE if result.errors else records.EXIT_CLEAN)
+    raise typer.Exit(EXIT_UNREADABLE if result.errors else EXIT_CLEAN)
 
 
 def _print_calibrated(out: Console, path: Path, record: dict[str, Any]) -> None:

@@ -2,19 +2,17 @@
 
 Every command runs its library call inside ``reported(debug, interrupted=...)``:
 
-- a library error (the classes in ``LIBRARY_ERRORS``, any ValueError, an OSError) prints
-  ``glass: error: REASON`` and exits 2 (1 for an ONNX export that fails its parity check);
+- a ``GlassError`` (every error the library raises on purpose) prints ``glass: error:
+  REASON`` and exits with the code the error carries (``glass_cli.errors``);
+- a missing module of the training extra, an OSError or a ValueError from below (a bad
+  option value) is one line too, exit 2;
 - Ctrl-C prints the command's hint (how to continue) and exits 130;
 - anything else is a bug: one line naming it and asking for --debug, exit 2;
 - with ``--debug`` every error is re-raised with its traceback.
-
-Error classes are looked up in the modules already imported, so this module imports none
-of them (an exception of a module that was never imported cannot have been raised).
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -22,20 +20,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from glass_cli.outputs.exit_codes import EXIT_FLAGGED, EXIT_INTERRUPTED, EXIT_USAGE
-
-LIBRARY_ERRORS: tuple[tuple[str, str, int], ...] = (
-    ("glass_cli.inference.export", "ParityError", EXIT_FLAGGED),
-    ("glass_cli.inference.export", "ExportError", EXIT_USAGE),
-    ("glass_cli.models.checkpoint", "CheckpointError", EXIT_USAGE),
-    ("glass_cli.inference.engines", "EngineError", EXIT_USAGE),
-    ("glass_cli.inference.scan", "ScanError", EXIT_USAGE),
-    ("glass_cli.training.trainer", "TrainError", EXIT_USAGE),
-    ("glass_cli.tuning.study", "TuneError", EXIT_USAGE),
-    ("glass_cli.extras", "MissingExtra", EXIT_USAGE),
-)
-"""(module, class, exit code), the first match wins. The library's other error classes
-(DataError, EvalError, CvError, SpaceError, BackboneError) are ValueErrors."""
+from glass_cli.errors import EXIT_INTERRUPTED, EXIT_USAGE, GlassError
 
 err = Console(stderr=True, highlight=False)
 
@@ -56,10 +41,8 @@ def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
 
 def classify(exc: BaseException) -> tuple[str, int] | None:
     """(one-line message, exit code) for an error the library raises on purpose; None for a bug."""
-    for module, name, code in LIBRARY_ERRORS:
-        cls = getattr(sys.modules.get(module), name, None)
-        if cls is not None and isinstance(exc, cls):
-            return str(exc), code
+    if isinstance(exc, GlassError):
+        return str(exc), exc.exit_code
     from glass_cli.extras import TRAIN_EXTRA, TRAIN_MODULES
 
     if isinstance(exc, ModuleNotFoundError) and exc.name and exc.name.split(".")[0] in TRAIN_MODULES:

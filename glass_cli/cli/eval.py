@@ -11,6 +11,7 @@ from rich.console import Console
 from glass_cli.cli import options as o
 from glass_cli.cli.errors import err, needs, reported
 from glass_cli.cli.main import app
+from glass_cli.errors import EXIT_CLEAN, EXIT_UNREADABLE
 from glass_cli.outputs.tables import MIN_GROUP
 
 EPILOG = """[bold]Examples[/bold]
@@ -82,4 +83,4 @@ def eval_command(
         tpr = "n/a" if cal["tpr"] is None else f"{cal['tpr']:.3f}"
         out.print(f"calibrated threshold {cal['threshold']:.6g}: FPR {cal['fpr']:.3f} on {cal['real']} real images (target {target_fpr:g}), "
                   f"TPR {tpr} on {cal['fake']} AI images; written to {run.calibrated}", markup=False, soft_wrap=True)
-    raise typer.Exit(records.EXIT_UNREADABLE if run.summary["errors"] else records.EXIT_CLEAN)
+    raise typer.Exit(EXIT_UNREADABLE if run.summary["errors"] else EXIT_CLEAN)

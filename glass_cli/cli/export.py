@@ -19,7 +19,7 @@ EPILOG = """[bold]Examples[/bold]
 
   glass scan ./photos --model model.onnx
 
-[bold]Exit codes[/bold]: 0 exported and verified; 1 ONNX Runtime disagrees with torch beyond the tolerance (nothing written); 2 usage or fatal error.
+[bold]Exit codes[/bold]: 0 exported and verified; 4 ONNX Runtime disagrees with torch beyond the tolerance (nothing written); 2 usage or fatal error.
 """
 
 

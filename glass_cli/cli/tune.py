@@ -11,7 +11,7 @@ from rich.console import Console
 from glass_cli.cli import options as o
 from glass_cli.cli.errors import err, needs, reported
 from glass_cli.cli.main import app
-from glass_cli.outputs.exit_codes import EXIT_CLEAN, EXIT_FLAGGED
+from glass_cli.errors import EXIT_CLEAN, EXIT_NO_RESULT
 
 EPILOG = """[bold]Examples[/bold]
 
@@ -25,7 +25,7 @@ EPILOG = """[bold]Examples[/bold]
 
 --n-trials is the study's target: run the same command again after an interrupt and it finishes the remaining trials; interrupted trials are retried with the same parameters. Training options such as --batch-size fix an option for every trial and remove it from the space.
 
-[bold]Exit codes[/bold]: 0 the study has a best trial; 1 no trial completed, or this process stopped after repeated failures; 2 usage or fatal error; 130 interrupted (run the same command to continue).
+[bold]Exit codes[/bold]: 0 the study has a best trial; 5 no trial completed, or this process stopped after repeated failures; 2 usage or fatal error; 130 interrupted (run the same command to continue).
 """
 
 
@@ -87,4 +87,4 @@ def tune(
         lines.append(f"best config: {result.best_config}  (glass train --config {result.best_config})")
     lines += [f"wrote {path}" for path in result.files]
     typer.echo("\n".join(lines))
-    raise typer.Exit(EXIT_FLAGGED if result.best is None or result.gave_up else EXIT_CLEAN)
+    raise typer.Exit(EXIT_NO_RESULT if result.best is None or result.gave_up else EXIT_CLEAN)

@@ -35,12 +35,13 @@ from pathlib import Path
 import numpy as np
 
 from glass_cli.config import TrainConfig
+from glass_cli.errors import GlassError
 
 LABELS = {"real": 0, "0": 0, "fake": 1, "ai": 1, "1": 1}
 CLASS_NAMES = ("real", "fake")
 
 
-class DataError(ValueError):
+class DataError(GlassError, ValueError):
     """A data set that cannot be used; the message names the file and the reason."""
 
 

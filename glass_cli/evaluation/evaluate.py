@@ -27,6 +27,7 @@ from PIL import Image
 
 from glass_cli.data.augment import encoded_bytes
 from glass_cli.data.datasets import Sample, assign_split, read_dataset, select
+from glass_cli.errors import GlassError
 from glass_cli.inference.pipeline import batched, ordered_map
 from glass_cli.io.image import LoadError, decode_image
 from glass_cli.metrics import binary_metrics, group_metrics
@@ -34,7 +35,7 @@ from glass_cli.preprocess.prepare import prepare_file
 from glass_cli.preprocess.views import Views, scale_image
 
 
-class EvalError(ValueError):
+class EvalError(GlassError, ValueError):
     """Evaluation that cannot run as asked; one-line reason."""
 
 

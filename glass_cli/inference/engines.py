@@ -20,10 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from glass_cli.config import ModelConfig
+from glass_cli.errors import GlassError
 from glass_cli.io import digest
 
 
-class EngineError(Exception):
+class EngineError(GlassError):
     """The engine cannot run as asked (e.g. CUDA requested but absent); one-line reason."""
 
 

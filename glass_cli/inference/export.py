@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from glass_cli.config import ModelConfig
+from glass_cli.errors import EXIT_PARITY, GlassError
 from glass_cli.inference import onnxfile
 from glass_cli.inference.onnxfile import one_line
 from glass_cli.io import atomic, digest
@@ -44,12 +45,14 @@ MAX_PROTO_BYTES = 2 * 1024**3 - 1
 """Protobuf's hard limit for a single-file ONNX model."""
 
 
-class ExportError(Exception):
+class ExportError(GlassError):
     """An export that cannot be made or verified; one-line reason naming the file."""
 
 
 class ParityError(ExportError):
     """The export ran, but ONNX Runtime disagrees with torch beyond the tolerance."""
+
+    exit_code = EXIT_PARITY
 
     def __init__(self, message: str, report: ExportReport):
         super().__init__(message)

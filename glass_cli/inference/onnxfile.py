@@ -23,6 +23,7 @@ from pathlib import Path
 
 from glass_cli import __version__
 from glass_cli.config import ModelConfig
+from glass_cli.errors import GlassError
 from glass_cli.io import digest
 
 FORMAT = "glass-onnx/1"
@@ -46,7 +47,7 @@ META_CLASSES = "classes"
 META_THRESHOLD = "threshold"
 
 
-class OnnxModelError(Exception):
+class OnnxModelError(GlassError):
     """An ONNX file glass cannot use; one-line reason naming the file."""
 
 

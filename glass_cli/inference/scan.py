@@ -23,6 +23,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from glass_cli.errors import ScanError
 from glass_cli.inference.pipeline import batched, ordered_map
 from glass_cli.inference.processes import SlotLayout, choose_pool, exit_reason, process_map
 from glass_cli.io.digest import usable_cores
@@ -52,10 +53,6 @@ never measured the model there (its smallest tested reals have a 320 px long sid
 
 PREVIEW_SIDE = 1024
 """Long side of the downscaled copy kept for overlays and report thumbnails."""
-
-
-class ScanError(Exception):
-    """A scan that cannot start (bad arguments, output inside a scanned folder)."""
 
 
 @dataclass(frozen=True)

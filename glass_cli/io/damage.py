@@ -18,6 +18,8 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from glass_cli.errors import GlassError
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 """A marker inside entropy-coded JPEG data: 0xFF not followed by a stuffed zero, a restart
@@ -62,7 +64,7 @@ def walk_png(data: bytes) -> tuple[list[Chunk], int | None]:
     return chunks, None
 
 
-class PixelDamage(ValueError):
+class PixelDamage(GlassError, ValueError):
     """A PNG whose pixel data cannot be trusted; the message says which chunk."""
 
 

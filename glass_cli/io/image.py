@@ -36,13 +36,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from glass_cli.errors import GlassError
 from glass_cli.io.damage import PixelDamage, repair_png
 
 DEFAULT_MAX_PIXELS = 250_000_000
 """Default pixel limit: room for 200 MP camera files, refuses dimension bombs."""
 
 
-class LoadError(Exception):
+class LoadError(GlassError):
     """A file that cannot be scanned; ``reason`` is one short line for people."""
 
     def __init__(self, path: str | os.PathLike, reason: str):

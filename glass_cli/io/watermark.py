@@ -54,6 +54,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from glass_cli.errors import GlassError
 from glass_cli.io.evidence import Finding
 
 SOURCE = "watermark"
@@ -285,7 +286,7 @@ def read_dwt_dct(image: Image.Image, messages: tuple[Message, ...] = MESSAGES) -
 # ------------------------------------------------------------------ TrustMark (optional)
 
 
-class WatermarkSetupError(Exception):
+class WatermarkSetupError(GlassError):
     """A watermark reader asked for but not usable here (package or models missing)."""
 
 

@@ -24,10 +24,11 @@ from pathlib import Path
 import torch.nn as nn
 
 from glass_cli.config import Normalization
+from glass_cli.errors import GlassError
 from glass_cli.io import atomic
 
 
-class BackboneError(ValueError):
+class BackboneError(GlassError, ValueError):
     """A backbone name timm does not know, or weights that cannot be had."""
 
 

@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 from glass_cli.config import ModelConfig
+from glass_cli.errors import GlassError
 from glass_cli.io import atomic, digest
 
 FORMAT = "glass-checkpoint/1"
@@ -25,7 +26,7 @@ SHIPPED_MODELS = {"default": "glass-default", "baseline": "baseline-lite0"}
 the GLASS default and the resize-only baseline trained alike."""
 
 
-class CheckpointError(Exception):
+class CheckpointError(GlassError):
     """A checkpoint that cannot be used, with a one-line reason."""
 
 

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from glass_cli import __version__
+from glass_cli.errors import EXIT_CLEAN, EXIT_FLAGGED, EXIT_UNREADABLE
 from glass_cli.inference.scan import ScanResult
 from glass_cli.io import atomic
 from glass_cli.io.evidence import declares_ai, summary
-from glass_cli.outputs.exit_codes import EXIT_CLEAN, EXIT_FLAGGED, EXIT_UNREADABLE
 
 SCHEMA_VERSION = 1
 

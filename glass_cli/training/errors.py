@@ -1,5 +1,7 @@
 """The trainer's one error type."""
 
+from glass_cli.errors import GlassError
 
-class TrainError(Exception):
+
+class TrainError(GlassError):
     """A run that cannot start or continue; one line naming the file and the reason."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from glass_cli.errors import GlassError
 from glass_cli.tuning.space import Space, SpaceError
 
 SAMPLER_SEED = 606
@@ -19,7 +20,7 @@ KEEP_IN_TRIAL_RUN = ("config.json", "metrics.csv", "curves.png")
 """What a finished trial's run folder keeps (plus best.* with keep_checkpoints)."""
 
 
-class TuneError(Exception):
+class TuneError(GlassError):
     """A study that cannot start or continue; one line naming the file and the reason."""
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from glass_cli.config import TrainConfig
+from glass_cli.errors import GlassError
 
 PAPER_SPACES: dict[str, dict[str, Any]] = {
     "glass": {
@@ -62,7 +63,7 @@ NOT_IN_SPACE: dict[str, str] = {
 RANGE_KEYS = frozenset({"low", "high", "log", "step"})
 
 
-class SpaceError(ValueError):
+class SpaceError(GlassError, ValueError):
     """A search space that cannot be used; one line naming the file and the reason."""
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from glass_cli.errors import GlassError
+
 FORMAT = "glass-cv/1"
 PLAN_FILE = "plan.json"
 RESULT_FILE = "cv.json"
@@ -22,7 +24,7 @@ OBJECTIVE = "auroc_sizes_mean"
 against the held-out reals, averaged over the real sizes (as stored and each long side)."""
 
 
-class CvError(ValueError):
+class CvError(GlassError, ValueError):
     """A cross-validation that cannot run as asked; one line naming the file and the reason."""
 
 
