@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""Build one training manifest from train-v1 and a materialised train-v2 (for glass train/cv).
+"""Build one training manifest from train-v1, a materialised train-v2 and, optionally, a
+materialised train-v3 (for glass train/cv).
 
     python3 docs/experiments/prepare_data.py --v1 ../shared/data/train-v1 \
-        --v2-manifest ../shared/data/train-v2/manifest.csv --v2-images ~/data/train-v2 --out ~/data/glass-train
+        --v2-manifest ../shared/data/train-v2/manifest.csv --v2-images ~/data/train-v2 \
+        [--v3-manifest ../shared/data/train-v3/manifest.csv --v3-images ~/data/train-v3] --out ~/data/glass-train
 
 Writes OUT/manifest.csv (absolute paths; columns path,label,split,generator,family,source,
 content,format) and OUT/panels/: what the train-v2 README asks of its data before use.
@@ -14,7 +16,10 @@ content,format) and OUT/panels/: what the train-v2 README asks of its data befor
 - The 2x2 grids of ``sd15-cheatsheet`` (every 1024x1024 image of it) are cut into their four
   512 px panels, written losslessly as PNG, so the seams through the middle cannot become a
   cue. Each panel keeps the grid's source, generator and family.
-- train-v1 keeps its train/val split; train-v2 rows are all ``train``.
+- train-v1 keeps its train/val split; train-v2 and train-v3 rows are all ``train``.
+- train-v3 rows are taken as they are (their sources are named in no other set, so its
+  one-scene sources are held out whole by ``glass cv --group-by source``); pixels keep their
+  EXIF orientation, which glass applies when it decodes.
 
 Standard library and Pillow only; rerunning skips panels already written.
 """
@@ -55,8 +60,12 @@ def main() -> int:
     ap.add_argument("--v1", type=Path, required=True, help="train-v1 folder (holding manifest.csv)")
     ap.add_argument("--v2-manifest", type=Path, required=True)
     ap.add_argument("--v2-images", type=Path, required=True, help="ROOT given to train-v2's materialize.py")
+    ap.add_argument("--v3-manifest", type=Path, help="train-v3's manifest.csv (optional, with --v3-images)")
+    ap.add_argument("--v3-images", type=Path, help="ROOT given to train-v3's materialize.py")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
+    if (args.v3_manifest is None) != (args.v3_images is None):
+        ap.error("--v3-manifest and --v3-images go together")
     out_rows: list[dict[str, str]] = []
     with open(args.v1 / "manifest.csv", newline="", encoding="utf-8") as f:
         for r in csv.DictReader(f):
@@ -91,6 +100,19 @@ def main() -> int:
                     out_rows.append({**base, "path": str(dst), "format": "png"})
                 continue
             out_rows.append({**base, "path": str(path), "format": fmt_of(r["path"])})
+    missing_v3 = 0
+    if args.v3_manifest is not None:
+        with open(args.v3_manifest, newline="", encoding="utf-8") as f:
+            for r in csv.DictReader(f):
+                path = (args.v3_images / r["path"]).resolve()
+                if not path.is_file():
+                    missing_v3 += 1
+                    continue
+                out_rows.append({
+                    "path": str(path), "label": r["label"], "split": "train", "generator": r["generator"],
+                    "family": r["family"], "source": r["source"], "content": r.get("content", ""),
+                    "format": fmt_of(r["path"]),
+                })
     args.out.mkdir(parents=True, exist_ok=True)
     tmp = args.out / "manifest.csv.part"
     with open(tmp, "w", newline="", encoding="utf-8") as f:
@@ -98,8 +120,9 @@ def main() -> int:
         w.writeheader()
         w.writerows(out_rows)
     os.replace(tmp, args.out / "manifest.csv")
-    print(f"{len(out_rows)} rows in {args.out / 'manifest.csv'}" + (f"; {missing} train-v2 images not materialised" if missing else ""))
-    return 1 if missing else 0
+    notes = [f"{n} train-{v} images not materialised" for n, v in ((missing, "v2"), (missing_v3, "v3")) if n]
+    print(f"{len(out_rows)} rows in {args.out / 'manifest.csv'}" + "".join(f"; {n}" for n in notes))
+    return 1 if missing or missing_v3 else 0
 
 
 if __name__ == "__main__":
