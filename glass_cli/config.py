@@ -80,6 +80,11 @@ class ModelConfig:
     """How ``threshold`` was chosen, when ``glass eval --calibrate`` chose it (target FPR,
     data, counts, achieved FPR/TPR)."""
     glass_version: str = __version__
+    aux_heads: bool = False
+    """GLASS only: two auxiliary heads, one on the global embedding alone and one on the
+    attention-pooled crops, trained beside the fused head (deep supervision, TrainConfig
+    ``aux_weight``). ``forward`` never uses them: scan and export see the fused output only.
+    Left out of ``to_dict`` when off, so configs without them read and write as before."""
 
     def __post_init__(self) -> None:
         check_model_fields(
@@ -108,7 +113,10 @@ class ModelConfig:
         return self.num_crops * len(self.crop_scales) if self.uses_crops else 0
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if not self.aux_heads:
+            del d["aux_heads"]
+        return d
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
@@ -127,6 +135,8 @@ class ModelConfig:
             kw["classes"] = tuple(kw["classes"])
         if "crop_scales" in kw:
             kw["crop_scales"] = tuple(int(m) for m in kw["crop_scales"])
+        if "aux_heads" in kw:
+            kw["aux_heads"] = bool(kw["aux_heads"])
         return cls(**kw)
 
     @classmethod
@@ -141,6 +151,11 @@ BALANCE_MODES: tuple[str, ...] = ("sampler", "source", "loss", "none")
 REENCODE_MODES: tuple[str, ...] = ("jpeg", "mixed")
 SELECT_METRICS: tuple[str, ...] = ("accuracy", "auroc", "loss")
 
+LATER_OPTIONS: dict[str, Any] = {"aux_weight": 0.0}
+"""Recipe options added after cross-validation plans and records were first kept, with the
+default that those earlier runs used: left out of ``recipe_of`` at that default, so earlier
+plans still resume and earlier records still match their models."""
+
 RUNTIME_KEYS = frozenset({"device", "workers", "cache_images", "quiet"})
 """TrainConfig fields that change how a run executes but not what it computes: they may
 differ between a run and its resumption."""
@@ -152,7 +167,10 @@ def recipe_of(config: dict[str, Any], *, validation: bool = True) -> dict[str, A
     it (a cross-validation fold validates on its held-out sources, a model trained on all the
     data on its val split; neither changes the images trained on)."""
     left_out = {"name", "runs_dir", "data"} | ({"val_split", "limit_val"} if not validation else set())
-    return {k: v for k, v in config.items() if k not in RUNTIME_KEYS and k not in left_out}
+    return {
+        k: v for k, v in config.items()
+        if k not in RUNTIME_KEYS and k not in left_out and not (k in LATER_OPTIONS and v == LATER_OPTIONS[k])
+    }
 
 
 @dataclass(frozen=True)
@@ -219,6 +237,10 @@ class TrainConfig:
     min_lr: float = 1e-6
     warmup_epochs: float = 0.5
     label_smoothing: float = 0.1
+    aux_weight: float = 0.0
+    """Deep supervision (GLASS only): above 0, auxiliary heads on the global embedding alone
+    and on the pooled crops each add this weight times their own cross-entropy to the fused
+    head's loss, so that neither branch can lean on the other. 0: the fused loss only."""
     amp: bool = True
     """Mixed precision on CUDA (bfloat16 where supported); ignored on CPU."""
     seed: int = 0
@@ -252,6 +274,7 @@ class TrainConfig:
             (0.0 < self.val_fraction < 1.0, f"val_fraction must lie in (0, 1), got {self.val_fraction}"),
             (0.0 <= self.label_smoothing < 1.0, f"label_smoothing must lie in [0, 1), got {self.label_smoothing}"),
             (self.warmup_epochs >= 0, f"warmup_epochs must be >= 0, got {self.warmup_epochs}"),
+            (self.aux_weight >= 0, f"aux_weight must be >= 0, got {self.aux_weight}"),
             (self.limit_train >= 0 and self.limit_val >= 0, "limit_train and limit_val must be >= 0"),
             (0.0 <= self.size_aug <= 1.0, f"size_aug must lie in [0, 1], got {self.size_aug}"),
             (8 <= self.size_aug_min <= self.size_aug_max, f"need 8 <= size_aug_min <= size_aug_max, got {self.size_aug_min}, {self.size_aug_max}"),
@@ -277,6 +300,7 @@ class TrainConfig:
             "dropout": self.dropout,
             "attn_hidden": self.attn_hidden,
             "crop_scales": parse_scales(self.crop_scales) if self.arch == "glass" else (1,),
+            "aux_heads": self.arch == "glass" and self.aux_weight > 0,
         }
 
     def to_dict(self) -> dict[str, Any]:

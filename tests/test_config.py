@@ -40,3 +40,17 @@ def _error(cls, **fields) -> ValueError:
     with pytest.raises(ValueError) as caught:
         cls(**fields)
     return caught.value
+
+
+def test_aux_weight_is_in_the_recipe_only_when_on():
+    """Plans and records kept before deep supervision existed still match a run at its
+    default (aux_weight 0); a run with it on is another recipe. It builds aux heads for GLASS only."""
+    from glass_cli.config import recipe_of
+
+    plain, ds = TrainConfig(), TrainConfig(aux_weight=0.5)
+    assert "aux_weight" not in recipe_of(plain.to_dict()) and recipe_of(ds.to_dict())["aux_weight"] == 0.5
+    assert TrainConfig.from_json(ds.to_json()) == ds
+    assert ds.model_options()["aux_heads"] and not plain.model_options()["aux_heads"]
+    assert not ds.replace(arch="baseline").model_options()["aux_heads"]
+    with pytest.raises(ValueError, match="aux_weight must be >= 0"):
+        TrainConfig(aux_weight=-1.0)

@@ -71,3 +71,30 @@ def test_config_validation_and_json_round_trip():
     for bad in (dict(arch="cnn"), dict(threshold=1.5), dict(num_crops=0), dict(classes=("ai", "real"))):
         with pytest.raises(ValueError):
             ModelConfig(**bad)
+
+
+def test_aux_heads_are_for_training_only():
+    """Deep supervision: forward still gives (logits, attention); with_aux adds the logits of
+    the global-only and the pooled-crops-only heads, and the fused logits do not change."""
+    torch.manual_seed(0)
+    model, cfg = new_model("glass", "test_efficientnet", **TINY, aux_heads=True)
+    model.eval()
+    g, c = torch.randn(3, 3, 32, 32), torch.randn(3, 2, 3, 32, 32)
+    with torch.no_grad():
+        plain = model(g, c)
+        logits, attn, (aux_g, aux_l) = model(g, c, with_aux=True)
+    assert len(plain) == 2 and aux_g.shape == aux_l.shape == (3, 2)
+    torch.testing.assert_close(plain[0], logits)
+    torch.testing.assert_close(plain[1], attn)
+    assert model.aux_global[-1].in_features == model.global_net.num_features
+    assert model.aux_local[-1].in_features == model.local_net.num_features
+    # the fused model is the same network plus two heads
+    bare = build_model(cfg.replace(aux_heads=False))
+    extra = set(model.state_dict()) - set(bare.state_dict())
+    assert extra and all(k.startswith(("aux_global.", "aux_local.")) for k in extra)
+    assert set(bare.state_dict()) < set(model.state_dict())
+    with pytest.raises(ValueError, match="no auxiliary heads"):
+        bare(g, c, with_aux=True)
+    # configs without aux heads read and write as before; with them they round-trip
+    assert "aux_heads" not in cfg.replace(aux_heads=False).to_dict()
+    assert ModelConfig.from_json(cfg.to_json()) == cfg and cfg.to_dict()["aux_heads"] is True

@@ -201,6 +201,39 @@ def test_size_aug_and_crop_scales_train_and_scan(runner, tmp_path, tiny_data):
     assert bad.output.strip().splitlines()[-1] == "glass: error: need 8 <= size_aug_min <= size_aug_max, got 900, 100"
 
 
+def test_deep_supervision_trains_scans_and_exports(runner, tmp_path, tiny_data):
+    """--aux-weight: auxiliary heads train beside the fused head (in the head's parameter
+    group), the checkpoint keeps them, and scan and ONNX export use the fused output only."""
+    run = tmp_path / "ds"
+    args = ["train", str(tiny_data), "--name", "ds", "--runs-dir", str(tmp_path), "--epochs", "2", *TINY]
+    result = runner.invoke(app, [*args, "--aux-weight", "0.5"])
+    assert result.exit_code == 0, result.output
+    saved = TrainConfig.from_json((run / "config.json").read_text())
+    assert saved.aux_weight == 0.5
+    model, config = checkpoint.load(run / "last.safetensors")
+    assert config.aux_heads and hasattr(model, "aux_global") and hasattr(model, "aux_local")
+    losses = [float(r["train_loss"]) for r in read_metrics(run)]
+    assert losses[1] < losses[0], losses
+    t = Trainer(saved.replace(name="ds-groups", runs_dir=str(tmp_path)))
+    try:
+        assert t.aux_weight == 0.5
+        groups = {g["name"]: len(g["params"]) for g in t.optimizer.param_groups}
+        heads = [t.model.attention, t.model.head, t.model.aux_global, t.model.aux_local]
+        assert groups["atten_class"] == sum(len(list(m.parameters())) for m in heads)
+    finally:
+        t.close()
+    scanned = runner.invoke(app, ["scan", str(tiny_data / "real"), "--weights", str(run / "last.safetensors"), "--json", "-", "--min-side", "1"])
+    assert scanned.exit_code in (0, 1), scanned.output
+    assert len(json.loads(scanned.stdout)["files"]) == 16
+    exported = runner.invoke(app, ["export", "--onnx", "--weights", str(run / "last.safetensors"), "-o", str(tmp_path / "ds.onnx")])
+    assert exported.exit_code == 0, exported.output
+    # the baseline ignores the option (it has no branches to supervise)
+    base = runner.invoke(app, ["train", str(tiny_data), "--name", "ds-base", "--runs-dir", str(tmp_path), "--epochs", "1",
+                               "--baseline", *TINY, "--aux-weight", "0.5"])
+    assert base.exit_code == 0, base.output
+    assert not checkpoint.load(tmp_path / "ds-base" / "last.safetensors")[1].aux_heads
+
+
 def test_lr_schedule_warms_up_then_decays_to_the_floor():
     total, warmup, floor = 100, 10, 0.01
     factors = [lr_factor(s, total, warmup, floor) for s in range(total + 1)]

@@ -36,6 +36,11 @@ class GlassModel(nn.Module):
 
     The global and local backbones are separate networks with separate weights. K may differ
     between calls (the attention softmax runs over whatever K arrives).
+
+    With ``config.aux_heads`` the model also holds ``aux_global`` (on the global embedding
+    alone) and ``aux_local`` (on the attention-pooled crops), for deep supervision in
+    training: ``forward(..., with_aux=True)`` adds their logits. Without it, forward is
+    unchanged, so scan and export never see them.
     """
 
     def __init__(self, config: ModelConfig, global_net: nn.Module, local_net: nn.Module):
@@ -46,6 +51,9 @@ class GlassModel(nn.Module):
         dg, dl = global_net.num_features, local_net.num_features
         self.attention = AttentionPool(dl, config.attn_hidden, config.dropout)
         self.head = nn.Sequential(nn.LayerNorm(dg + dl), nn.Dropout(config.dropout), nn.Linear(dg + dl, 2))
+        if config.aux_heads:
+            self.aux_global = nn.Sequential(nn.LayerNorm(dg), nn.Dropout(config.dropout), nn.Linear(dg, 2))
+            self.aux_local = nn.Sequential(nn.LayerNorm(dl), nn.Dropout(config.dropout), nn.Linear(dl, 2))
         self.crop_chunk = 16
         """Crops per local-backbone call in eager mode: bounds activation memory, and measured
         faster on CPU than one call over all B*K crops."""
@@ -61,7 +69,14 @@ class GlassModel(nn.Module):
             feats = torch.cat([self.local_net(part) for part in parts]) if len(parts) > 1 else self.local_net(flat)
         return feats.reshape(b, k, -1)
 
-    def forward(self, global_view: torch.Tensor, crops: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, global_view: torch.Tensor, crops: torch.Tensor, with_aux: bool = False):
+        """(logits, attention); with ``with_aux`` (models built with aux heads, training
+        only) also (global-only logits, pooled-crops-only logits) as a third item."""
         g = self.global_net(global_view)
         local, weights = self.attention(self.embed_crops(crops))
-        return self.head(torch.cat([g, local], dim=1)), weights
+        logits = self.head(torch.cat([g, local], dim=1))
+        if not with_aux:
+            return logits, weights
+        if not self.config.aux_heads:
+            raise ValueError("this GLASS model has no auxiliary heads (ModelConfig.aux_heads)")
+        return logits, weights, (self.aux_global(g), self.aux_local(local))

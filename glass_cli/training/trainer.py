@@ -130,6 +130,9 @@ class Trainer:
         if config.balance == "loss":
             weights = torch.tensor(class_weights(self.train_set), dtype=torch.float32, device=self.device)
         self.criterion = torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=config.label_smoothing)
+        self.aux_weight = config.aux_weight if self.model_config.aux_heads else 0.0
+        """Deep supervision: each auxiliary head's loss weight (0: fused loss only). The
+        reported train loss is the fused head's alone, comparable with runs without it."""
         self.val_criterion = torch.nn.CrossEntropyLoss(label_smoothing=config.label_smoothing, reduction="sum")
         self.augment = (
             augment_for(config.reencode, size_p=config.size_aug, size_min=config.size_aug_min, size_max=config.size_aug_max)
@@ -264,8 +267,15 @@ class Trainer:
                     continue
                 g, c, y = to_tensors(views, ys, self.device)
                 with self._autocast():
-                    logits, _ = self.net(g, c)
-                    loss = self.criterion(logits.float(), y)
+                    if self.aux_weight:
+                        logits, _, aux = self.net(g, c, with_aux=True)
+                        loss = self.criterion(logits.float(), y)
+                        fused_loss = loss.detach()
+                        loss = loss + self.aux_weight * sum(self.criterion(a.float(), y) for a in aux)
+                    else:
+                        logits, _ = self.net(g, c)
+                        loss = self.criterion(logits.float(), y)
+                        fused_loss = loss.detach()
                 self.optimizer.zero_grad(set_to_none=True)
                 if self.scaler is not None:
                     self.scaler.scale(loss).backward()
@@ -276,7 +286,7 @@ class Trainer:
                     self.optimizer.step()
                 self.scheduler.step()
                 n = y.shape[0]
-                loss_sum += loss.detach().double() * n
+                loss_sum += fused_loss.double() * n
                 correct += (logits.detach().argmax(1) == y).sum().double()
                 seen += n
                 if bar:
