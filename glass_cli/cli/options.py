@@ -146,6 +146,7 @@ OPTIMISATION = (
     Spec("lr_global", Annotated[float | None, _opt("Global backbone learning rate (the baseline's only one). Default: 2e-5.")]),
     Spec("lr_local", Annotated[float | None, _opt("Local backbone learning rate. Default: 1e-4.")]),
     Spec("lr_head", Annotated[float | None, _opt("Attention + classifier learning rate (lr_atten_class). Default: 1e-4.")], field="lr_atten_class"),
+    Spec("aux_weight", Annotated[float | None, _opt("GLASS deep supervision: weight of the auxiliary losses of a head on the global view alone and one on the pooled crops, added to the fused head's (0: off). The saved model's output stays the fused head's. Default: 0.", min=0.0)]),
     Spec("wd_global", Annotated[float | None, _opt("Global backbone weight decay. Default: 1e-5.")]),
     Spec("wd_local", Annotated[float | None, _opt("Local backbone weight decay. Default: 1e-5.")]),
     Spec("warmup_epochs", Annotated[float | None, _opt("Linear warm-up before the cosine decay. Default: 0.5.")]),
