@@ -20,7 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from glass_cli.evaluation.cv import FOLD_FILE, CvOptions, FoldResult, calibration  # noqa: E402
+from glass_cli.evaluation.cv.calibration import calibration  # noqa: E402
+from glass_cli.evaluation.cv.folds import FoldResult  # noqa: E402
+from glass_cli.evaluation.cv.options import FOLD_FILE, CvOptions  # noqa: E402
 
 COLUMNS = ["auroc_sizes_mean", "auroc_native", "auroc_long1024", "auroc_long512", "auroc_jpeg75", "auroc_down0.5", "fpr_native", "fpr_long512"]
 

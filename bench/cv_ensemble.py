@@ -21,8 +21,8 @@ import statistics
 from pathlib import Path
 
 from glass_cli.evaluation.cv.calibration import calibration
+from glass_cli.evaluation.cv.folds import FoldResult
 from glass_cli.evaluation.cv.options import CvOptions
-from glass_cli.evaluation.cv.run import FoldResult
 from glass_cli.metrics import auroc, tpr_at_fpr
 
 

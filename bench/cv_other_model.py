@@ -24,7 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from glass_cli.data.datasets import Sample  # noqa: E402
-from glass_cli.evaluation.cv import OBJECTIVE, CvOptions, conditions, fold_numbers, score_fold, size_keys  # noqa: E402
+from glass_cli.evaluation.cv.options import OBJECTIVE, CvOptions  # noqa: E402
+from glass_cli.evaluation.cv.scoring import conditions, fold_numbers, score_fold, size_keys  # noqa: E402
 
 
 def main() -> int:

@@ -56,10 +56,11 @@ def main() -> None:
     from scan import make_corpus  # bench/scan.py
 
     from glass_cli.inference.engines import TorchEngine
-    from glass_cli.inference.scan import scan
     from glass_cli.models import checkpoint, new_model
     from glass_cli.preprocess.prepare import prepare_file
     from glass_cli.preprocess.views import collate
+    from glass_cli.scan.local import scan
+    from glass_cli.scan.settings import ScanSettings
 
     say("torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.get_device_name(0), "python", sys.version.split()[0])
     work = Path(tempfile.mkdtemp(prefix="glass-gpu-"))
@@ -76,7 +77,7 @@ def main() -> None:
     scores = {}
     for name, device, precision in [("cpu", "cpu", "fp32"), ("cuda-fp32", "cuda", "fp32"), ("cuda-bf16", "cuda", "bf16")]:
         engine = TorchEngine.from_checkpoint(ckpt, device=device, precision=precision)
-        scores[name] = np.array([r.p_ai for r in scan(sorted(imgs.iterdir()), engine, batch_size=2)])
+        scores[name] = np.array([r.p_ai for r in scan(sorted(imgs.iterdir()), engine, ScanSettings(batch_size=2))])
         say(f"parity {name:10s} device={engine.device}")
     say("parity max |dP| cuda-fp32 vs cpu:", float(np.abs(scores["cuda-fp32"] - scores["cpu"]).max()))
     say("parity max |dP| cuda-bf16 vs cpu:", float(np.abs(scores["cuda-bf16"] - scores["cpu"]).max()))
@@ -111,21 +112,22 @@ def main() -> None:
     for workers in (1, 4, 8, 16):
         for pool in ("thread", "process"):
             t = time.perf_counter()
-            n = sum(1 for _ in scan(files, engine, batch_size=16, workers=workers, pool=pool))
+            n = sum(1 for _ in scan(files, engine, ScanSettings(batch_size=16, workers=workers, pool=pool)))
             say(f"full scan bf16, cpu decode, {workers:2d} {pool} workers: {n / (time.perf_counter() - t):.1f} img/s")
     for precision in ("fp32", "bf16"):
         engine = TorchEngine(big, big_cfg, "cuda", precision=precision)
         for workers in (4, 8, 16):
             for bs in (32, 64):
                 t = time.perf_counter()
-                n = sum(1 for _ in scan(files, engine, batch_size=bs, workers=workers, decode="device"))
+                n = sum(1 for _ in scan(files, engine, ScanSettings(batch_size=bs, workers=workers, decode="gpu")))
                 torch.cuda.synchronize()
                 say(f"full scan {precision}, gpu decode (nvJPEG), {workers:2d} workers, batch {bs}: "
                     f"{n / (time.perf_counter() - t):.1f} img/s")
 
     # 3b. the GPU decode path against the CPU one: pixels and scores
-    from glass_cli.inference.device_decode import DeviceDecoder, EncodedJpeg
     from glass_cli.io.image import decode_image
+    from glass_cli.scan.device import DeviceDecoder
+    from glass_cli.scan.step import EncodedJpeg
 
     decoder = DeviceDecoder(big_cfg, "cuda")
     worst = 0
@@ -137,12 +139,12 @@ def main() -> None:
         say(f"nvJPEG vs libjpeg-turbo {p.name}: max |d| {int(np.abs(gpu - cpu).max())}, "
             f"share of values that differ {float((gpu != cpu).mean()):.4f}")
     engine = TorchEngine(big, big_cfg, "cuda", precision="fp32")
-    on_cpu = np.array([r.p_ai for r in scan(files, engine, batch_size=16, workers=8)])
-    on_gpu = np.array([r.p_ai for r in scan(files, engine, batch_size=16, workers=8, decode="device")])
+    on_cpu = np.array([r.p_ai for r in scan(files, engine, ScanSettings(batch_size=16, workers=8))])
+    on_gpu = np.array([r.p_ai for r in scan(files, engine, ScanSettings(batch_size=16, workers=8, decode="gpu"))])
     say(f"scores, gpu decode vs cpu decode (same engine, fp32): max |dP| {float(np.abs(on_gpu - on_cpu).max()):.2e}")
     tiny_engine = TorchEngine.from_checkpoint(ckpt, device="cuda")
-    a = [r.p_ai for r in scan(sorted(imgs.iterdir()), tiny_engine, batch_size=2)]
-    b = [r.p_ai for r in scan(sorted(imgs.iterdir()), tiny_engine, batch_size=2, decode="device")]
+    a = [r.p_ai for r in scan(sorted(imgs.iterdir()), tiny_engine, ScanSettings(batch_size=2))]
+    b = [r.p_ai for r in scan(sorted(imgs.iterdir()), tiny_engine, ScanSettings(batch_size=2, decode="gpu"))]
     say("PNG files through --decode gpu (they take the CPU path): identical scores", a == b)
     res = glass("scan", str(work / "jpegs"), "--weights", str(ckpt), "--decode", "gpu", "--json", str(work / "g.json"), "--all")
     say("cli scan --decode gpu: exit", res.returncode, res.stderr.strip().splitlines()[-1:] if res.returncode > 1 else "")

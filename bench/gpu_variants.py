@@ -82,8 +82,9 @@ def main() -> None:
     from PIL import Image
 
     from glass_cli.inference.engines import TorchEngine
-    from glass_cli.inference.scan import scan
     from glass_cli.models import checkpoint, new_model
+    from glass_cli.scan.local import scan
+    from glass_cli.scan.settings import ScanSettings
 
     cuda = args.device.startswith("cuda")
     say("torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.get_device_name(0) if cuda else "(cpu dry run)")
@@ -102,7 +103,7 @@ def main() -> None:
     runs = [("cpu", "cpu", "fp32"), ("cuda-fp32", "cuda", "fp32"), ("cuda-bf16", "cuda", "bf16")] if cuda else [("cpu", "cpu", "fp32"), ("cuda-fp32", "cpu", "fp32")]
     for name, device, precision in runs:
         engine = TorchEngine.from_checkpoint(ckpt, device=device, precision=precision)
-        results = list(scan(sorted(imgs.iterdir()), engine, batch_size=2))
+        results = list(scan(sorted(imgs.iterdir()), engine, ScanSettings(batch_size=2)))
         got[name] = (np.array([r.p_ai for r in results]), np.array([[c.weight for c in r.crops] for r in results]))
     for name in [n for n in ("cuda-fp32", "cuda-bf16") if n in got]:
         say(f"parity {name} vs cpu: max |dP| image {np.abs(got[name][0] - got['cpu'][0]).max():.2e}, "

@@ -74,11 +74,12 @@ class Timed:
 
 
 def one_pass(files, engine, batch_size):
-    from glass_cli.inference.scan import scan
+    from glass_cli.scan.local import scan
+    from glass_cli.scan.settings import ScanSettings
 
     timed = Timed(engine)
     wall0, cpu0 = time.perf_counter(), time.process_time()
-    results = list(scan(files, timed, batch_size=batch_size))
+    results = list(scan(files, timed, ScanSettings(batch_size=batch_size)))
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     return results, wall, cpu, timed.model_s
 

@@ -5,7 +5,7 @@
 
 Generates ``--files`` noise pictures (1024x768 JPEG), then times, in this one process:
 ``ray.init`` of a private Ray with ``--cpus`` CPUs (the start-up a ``--ray local`` scan pays
-once), the plain scan (``scan_paths(...).run()``) and the Ray scan (``ray_scan_paths`` on the
+once), the plain scan (``scan_paths(...).run()``) and the Ray scan (``ScanSettings(ray='local')`` on the
 running Ray: prepare tasks and engine actors, as ``glass scan --ray``), each ``--runs`` times
 (median reported), and checks that both wrote the same JSON Lines. Both scans load the
 model once per run. Run it on an idle machine; the load average is printed before and after.
@@ -47,8 +47,9 @@ def main() -> None:
 
     import ray
 
-    from glass_cli.cluster import ray_scan_paths
-    from glass_cli.inference.job import scan_paths
+    from glass_cli.outputs.sinks import OutputOptions
+    from glass_cli.scan.job import scan_paths
+    from glass_cli.scan.settings import ScanSettings
 
     lines = [f"load average before: {load()}; cores usable: {len(os.sched_getaffinity(0))}"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -71,8 +72,11 @@ def main() -> None:
                 digest = hashlib.sha256(dest.read_bytes()).hexdigest()
             return statistics.median(times), digest
 
-        plain, plain_sha = timed(lambda dest: scan_paths([folder], weights=args.weights, jsonl=str(dest)), "plain")
-        on_ray, ray_sha = timed(lambda dest: ray_scan_paths([folder], address="local", weights=args.weights, jsonl=str(dest)), "ray")
+        def settings(dest, **ray):
+            return ScanSettings(weights=args.weights, outputs=OutputOptions(jsonl=str(dest)), **ray)
+
+        plain, plain_sha = timed(lambda dest: scan_paths([folder], settings(dest)), "plain")
+        on_ray, ray_sha = timed(lambda dest: scan_paths([folder], settings(dest, ray="local")), "ray")
         ray.shutdown()
 
     n = args.files

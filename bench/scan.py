@@ -151,7 +151,8 @@ def previous_decode_path():
 
 
 def scaling(files, config, cores: int) -> None:
-    from glass_cli.inference.scan import scan
+    from glass_cli.scan.local import scan
+    from glass_cli.scan.settings import ScanSettings
 
     counts = sorted({1, *[2**i for i in range(1, 8) if 2**i <= cores], cores})
     engine = InstantEngine(config)
@@ -162,7 +163,7 @@ def scaling(files, config, cores: int) -> None:
     for w in counts:
         row = []
         for pool in ("thread", "process"):
-            rate = timed(lambda: sum(1 for _ in scan(files, engine, batch_size=8, workers=w, pool=pool)), n)
+            rate = timed(lambda: sum(1 for _ in scan(files, engine, ScanSettings(batch_size=8, workers=w, pool=pool))), n)
             base.setdefault(pool, rate)
             row += [rate, rate / base[pool]]
         print(f"{w:8d} {row[0]:14.2f} {row[1]:6.2f} {row[2]:16.2f} {row[3]:6.2f}")
@@ -195,10 +196,11 @@ def main() -> None:
     import torch
 
     from glass_cli.inference.engines import TorchEngine
-    from glass_cli.inference.scan import scan
     from glass_cli.models import new_model
     from glass_cli.preprocess.prepare import prepare_file
     from glass_cli.preprocess.views import collate
+    from glass_cli.scan.local import scan
+    from glass_cli.scan.settings import ScanSettings
 
     tmp = None
     if args.folder:
@@ -282,7 +284,7 @@ def main() -> None:
         for w in [int(x) for x in args.workers.split(",")]:
             if args.only == "all":
                 with previous_decode_path():
-                    rate = timed(lambda: sum(1 for _ in scan(files, eng, batch_size=args.batch_size, workers=w, pool="thread")), n)
+                    rate = timed(lambda: sum(1 for _ in scan(files, eng, ScanSettings(batch_size=args.batch_size, workers=w, pool="thread"))), n)
                 previous[name] = max(previous.get(name, 0.0), rate)
                 rows.append((f"(c) glass scan {name}, previous, {w} thread(s)", rate))
             for place in places:
@@ -291,8 +293,7 @@ def main() -> None:
                     continue
                 for pool in (["thread"] if decode == "device" else args.pools.split(",")):
                     with RssSampler() as rss:
-                        rate = timed(lambda: sum(1 for _ in scan(files, eng, batch_size=args.batch_size, workers=w, pool=pool,
-                                                                 decode=decode)), n)
+                        rate = timed(lambda: sum(1 for _ in scan(files, eng, ScanSettings(batch_size=args.batch_size, workers=w, pool=pool, decode=decode))), n)
                     label = f"{name}, {'gpu decode' if decode == 'device' else {'thread': 'threads', 'process': 'processes'}[pool]}, {w}"
                     peak[label] = rss.samples
                     scans[name] = max(scans.get(name, 0.0), rate)

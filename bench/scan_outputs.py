@@ -1,7 +1,8 @@
 """Every output of `glass scan` over one mixed folder, written to a folder for a before/after diff.
 
 A refactor that must not change what users get is checked by running this on both sides and
-comparing the two folders (`diff -r BEFORE AFTER`). The folder scanned is generated here, the
+comparing the two folders (`diff -r BEFORE AFTER`); run the old side from a worktree of
+the earlier commit with `PYTHONPATH=WORKTREE`. The folder scanned is generated here, the
 same bytes every time: the README's examples, a few shapes and formats (PNG, WebP, grey,
 CMYK and EXIF-rotated JPEGs, a 16-bit PNG), a file too small to judge, a truncated JPEG, an
 empty file, text named .jpg, and the real HEIC/AVIF/WebP photos of shared/data/formats when
@@ -20,10 +21,12 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -77,7 +80,10 @@ def run(name: str, extra: list[str], folder: Path, out: Path) -> None:
     cmd = [str(glass), "scan", str(folder), "--json", str(target / "scan.json"), "--jsonl", str(target / "scan.jsonl"),
            "--csv", str(target / "scan.csv"), "--report", str(target / "report.html"), "--save-crops",
            str(target / "crops"), "--workers", "2", *extra]
-    done = subprocess.run(cmd, capture_output=True, text=True, env={"COLUMNS": "160", "PATH": "/usr/bin:/bin"})
+    env = {"COLUMNS": "160", "PATH": "/usr/bin:/bin"}
+    if "PYTHONPATH" in os.environ:  # another checkout's glass_cli, e.g. a git worktree of the commit before
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     (target / "stdout.txt").write_text(done.stdout.replace(str(folder), "FOLDER"))
     (target / "stderr.txt").write_text(done.stderr.replace(str(folder), "FOLDER"))
     (target / "exit.txt").write_text(f"{done.returncode}\n")
@@ -97,8 +103,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.out.exists():
         sys.exit(f"{args.out}: exists; give a new folder")
-    folder = args.out / "scanned"
+    # Always the same folder: crop file names carry a hash of the scanned path.
+    folder = Path(tempfile.gettempdir()) / "glass-scan-outputs" / "scanned"
+    shutil.rmtree(folder.parent, ignore_errors=True)
     make_folder(folder, args.formats)
+    args.out.mkdir(parents=True)
     for name, extra in RUNS.items():
         run(name, extra, folder, args.out)
 

@@ -232,11 +232,12 @@ def part_timing(args) -> dict:
     import torch
 
     from glass_cli.inference.engines import TorchEngine
-    from glass_cli.inference.scan import Watermarks, scan
     from glass_cli.io.evidence import read_evidence
     from glass_cli.models import new_model
     from glass_cli.preprocess.prepare import prepare_file
     from glass_cli.preprocess.views import collate
+    from glass_cli.scan.local import scan
+    from glass_cli.scan.step import Watermarks
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from scan import make_corpus  # bench/scan.py

@@ -11,7 +11,9 @@ import pytest
 
 from glass_cli.cli import app
 from glass_cli.data.datasets import Sample
-from glass_cli.evaluation.cv import CvError, CvOptions, assign_folds, run_cv
+from glass_cli.evaluation.cv.folds import assign_folds
+from glass_cli.evaluation.cv.options import CvError, CvOptions
+from glass_cli.evaluation.cv.run import run_cv
 from glass_cli.metrics import auroc
 
 from .conftest import FAKE_FAMILIES, REAL_FAMILIES, TINY_TRAIN
@@ -123,7 +125,8 @@ def test_cv_end_to_end(cv_run, family_data):
 
 
 def test_leave_family_out_threshold_is_judged_on_folds_it_never_saw():
-    from glass_cli.evaluation.cv import Fold, FoldResult, calibration
+    from glass_cli.evaluation.cv.calibration import calibration
+    from glass_cli.evaluation.cv.folds import Fold, FoldResult
 
     def fold(index, reals, fakes):
         files = [{"path": f"/r{index}-{i}", "label": 0, "family": fam, "p_ai": {"native": p, "long32": p}} for i, (fam, p) in enumerate(reals)]
@@ -327,7 +330,9 @@ def test_cv_compare_recalibrates_a_finished_cross_validation(cv_run, tmp_path):
     import sys
     from pathlib import Path
 
-    from glass_cli.evaluation.cv import FOLD_FILE, CvOptions, FoldResult, calibration
+    from glass_cli.evaluation.cv.calibration import calibration
+    from glass_cli.evaluation.cv.folds import FoldResult
+    from glass_cli.evaluation.cv.options import FOLD_FILE, CvOptions
 
     root, _ = cv_run
     script = Path(__file__).resolve().parents[1] / "bench" / "cv_compare.py"

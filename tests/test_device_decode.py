@@ -1,4 +1,4 @@
-"""The --decode gpu path (inference.device_decode), run on the CPU where torchvision decodes
+"""The --decode gpu path (scan.device), run on the CPU where torchvision decodes
 with libjpeg-turbo: the same records as the default path, for every kind of file."""
 
 from __future__ import annotations
@@ -17,10 +17,13 @@ from tests.conftest import noise_image
 torch = pytest.importorskip("torch")
 pytest.importorskip("torchvision")
 
-from glass_cli.inference.device_decode import orient  # noqa: E402
+from glass_cli.errors import ScanError  # noqa: E402
 from glass_cli.inference.engines import TorchEngine  # noqa: E402
-from glass_cli.inference.scan import Watermarks, scan  # noqa: E402
 from glass_cli.io.image import decode_image  # noqa: E402
+from glass_cli.outputs.sinks import OutputOptions  # noqa: E402
+from glass_cli.scan.device import orient  # noqa: E402
+from glass_cli.scan.local import scan  # noqa: E402
+from glass_cli.scan.settings import ScanSettings  # noqa: E402
 
 
 def _jpeg(img: Image.Image, **kw) -> bytes:
@@ -66,9 +69,9 @@ def _folder(root: Path) -> Path:
 def test_device_path_gives_the_records_of_the_cpu_path(tmp_path, model, request):
     engine = TorchEngine.from_checkpoint(request.getfixturevalue(model), "cpu")
     files = sorted(_folder(tmp_path).iterdir())
-    options = dict(batch_size=4, workers=2, explain=True, watermarks=Watermarks())
-    cpu = sorted(scan(files, engine, **options), key=lambda r: r.index)
-    device = sorted(scan(files, engine, decode="device", **options), key=lambda r: r.index)
+    options = dict(batch_size=4, workers=2, outputs=OutputOptions(report="unused.html"))  # an output that keeps pictures
+    cpu = sorted(scan(files, engine, ScanSettings(**options)), key=lambda r: r.index)
+    device = sorted(scan(files, engine, ScanSettings(decode="gpu", **options)), key=lambda r: r.index)
     assert [r.path for r in device] == [str(f) for f in files]
 
     def comparable(r):
@@ -103,14 +106,15 @@ def test_decode_gpu_errors_on_this_machine(runner, tmp_path, tiny_glass):
                                           "(.safetensors), not an ONNX model")
 
 
-def test_decode_device_needs_torch_engine_and_threads(tmp_path, tiny_glass):
-    from glass_cli.inference.scan import ScanError
-
-    engine = TorchEngine.from_checkpoint(tiny_glass, "cpu")
+def test_decode_gpu_needs_torch_engine_and_threads(tmp_path, tiny_glass):
     with pytest.raises(ScanError, match="use --pool thread or auto"):
-        list(scan([tmp_path], engine, decode="device", pool="process", workers=2))
-    with pytest.raises(ScanError, match="--decode must be one of cpu, device"):
-        list(scan([tmp_path], engine, decode="tpu"))
+        ScanSettings(decode="gpu", pool="process", workers=2)
+    with pytest.raises(ScanError, match="--decode must be cpu or gpu, not 'tpu'"):
+        ScanSettings(decode="tpu")
+    engine = TorchEngine.from_checkpoint(tiny_glass, "cpu")
+    engine.kind = "onnx"  # any engine that is not torch's
+    with pytest.raises(ScanError, match="--decode gpu needs the torch engine"):
+        list(scan([tmp_path], engine, ScanSettings(decode="gpu")))
 
 
 def test_a_file_the_device_cannot_cut_takes_the_cpu_path(tmp_path, tiny_glass, monkeypatch):
@@ -120,7 +124,7 @@ def test_a_file_the_device_cannot_cut_takes_the_cpu_path(tmp_path, tiny_glass, m
 
     engine = TorchEngine.from_checkpoint(tiny_glass, "cpu")
     files = sorted(_folder(tmp_path).iterdir())
-    cpu = sorted(scan(files, engine, batch_size=4, workers=2), key=lambda r: r.index)
+    cpu = sorted(scan(files, engine, ScanSettings(batch_size=4, workers=2)), key=lambda r: r.index)
     real = device.device_views
     refused = []
 
@@ -131,6 +135,6 @@ def test_a_file_the_device_cannot_cut_takes_the_cpu_path(tmp_path, tiny_glass, m
         return real(pixels, config, seed)
 
     monkeypatch.setattr(device, "device_views", flaky)
-    on_device = sorted(scan(files, engine, batch_size=4, workers=2, decode="device"), key=lambda r: r.index)
+    on_device = sorted(scan(files, engine, ScanSettings(batch_size=4, workers=2, decode="gpu")), key=lambda r: r.index)
     assert len(refused) == 1
     assert [dataclasses.asdict(r) for r in on_device] == [dataclasses.asdict(r) for r in cpu]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from PIL import Image
 
-from glass_cli.inference.scan import CropScore, Explanation, ScanResult
 from glass_cli.outputs.pictures import VERDICT_COLOURS, overlay
+from glass_cli.results import CropScore, Explanation, ScanResult
 
 
 def test_a_box_inside_another_keeps_its_outline_and_number():

@@ -17,10 +17,12 @@ from typer.testing import CliRunner
 from glass_cli import extras
 from glass_cli.cli import app
 
+from . import ray_faults
 from .conftest import noise_image
 
 ray = pytest.importorskip("ray")
-from glass_cli.cluster import ray_scan  # noqa: E402
+from glass_cli.scan import cluster  # noqa: E402
+from glass_cli.scan.settings import RAY_ADDRESS_HELP, Limits, ScanSettings  # noqa: E402
 
 runner = CliRunner(env={"COLUMNS": "200", "GLASS_WEIGHTS": ""})
 
@@ -32,9 +34,11 @@ def kill_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def ray_cluster(kill_dir):
-    """A private Ray of 2 CPUs; its workers see the fault-injection folder."""
+    """A private Ray of 2 CPUs whose workers carry the tests' fault injection (``ray_faults``)."""
+    ray.cloudpickle.register_pickle_by_value(ray_faults)  # the workers need not import the tests package
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-             runtime_env={"env_vars": {ray_scan.KILL_ENV: str(kill_dir), "OMP_NUM_THREADS": "1"}})
+             runtime_env={"env_vars": {ray_faults.KILL_ENV: str(kill_dir), "OMP_NUM_THREADS": "1"},
+                          "worker_process_setup_hook": ray_faults.install})
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
 
@@ -122,12 +126,12 @@ def test_killed_workers_are_retried_and_no_file_is_lost_or_doubled(ray_cluster, 
 def test_scan_dataset_in_a_pipeline_of_ones_own(ray_cluster, local, mixed, tiny_onnx):
     files = sorted(str(p) for p in mixed.rglob("*") if p.is_file())
     ds = ray.data.from_items([{"path": p} for p in files])
-    rows = ray_scan.scan_dataset(ds, tiny_onnx, min_side=32, batch_size=4).take_all()
+    rows = cluster.scan_dataset(ds, ScanSettings(weights=tiny_onnx, batch_size=4, limits=Limits(min_side=32))).take_all()
     want = {json.loads(line)["path"]: line for line in local[1].decode().splitlines()}
     assert sorted(r["path"] for r in rows) == files
     assert {r["path"]: r["record"] for r in rows} == {p: want[p] for p in files}
     one = next(r for r in rows if r["path"].endswith("good0.png"))
-    result = ray_scan.load_result(one["result"])
+    result = cluster.load_result(one["result"])
     assert (result.verdict, result.p_ai) == (one["verdict"], one["p_ai"]) and result.p_ai == json.loads(want[one["path"]])["p_ai"]
 
 
@@ -147,7 +151,7 @@ def test_the_cli_joins_a_running_cluster_by_its_address(ray_cluster, local, mixe
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--ray", "nowhere"], "--ray nowhere: expected " + ray_scan.ADDRESS_HELP),
+    (["--ray", "nowhere"], "--ray nowhere: expected " + RAY_ADDRESS_HELP),
     (["--ray", "127.0.0.1:1"], "--ray 127.0.0.1:1: cannot reach a Ray head node there (Connection refused)"),
     (["--ray-actors", "2"], "--ray-actors needs --ray"),
     (["--ray", "local", "--trustmark"], "--trustmark does not run on Ray yet: scan without --ray to decode TrustMark"),
@@ -176,6 +180,6 @@ def test_without_the_ray_extra(monkeypatch, mixed, tiny_onnx):
 
 
 def test_the_plain_install_imports_no_ray():
-    code = "import sys, glass_cli.cli, glass_cli.cluster, glass_cli.inference.job; print('ray' in sys.modules)"
+    code = "import sys, glass_cli.cli, glass_cli.scan.job; print('ray' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.stdout.strip() == "False", proc.stderr

@@ -32,7 +32,7 @@ def test_recipe_is_the_cross_validated_one(recipe, weights):
     """A shipped model whose threshold comes from a cross-validation record kept in the
     repository (glass cv --record --calibrate) must ship with that record's recipe."""
     from glass_cli.config import recipe_of
-    from glass_cli.evaluation.cv import read_record
+    from glass_cli.evaluation.cv.calibration import read_record
 
     shipped = checkpoint.read_config(ROOT / "weights" / f"{weights}.safetensors")
     record = ROOT / str((shipped.calibration or {}).get("cv", ""))

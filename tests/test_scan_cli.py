@@ -271,7 +271,7 @@ def test_shards_partition_the_files(tmp_path, tiny_glass):
 
 
 def test_bad_destination_fails_before_the_walk_and_the_model(tmp_path, photo_dir, tiny_glass, monkeypatch):
-    import glass_cli.inference.job as job
+    import glass_cli.scan.job as job
 
     def forbidden(*args, **kwargs):
         raise AssertionError("a bad destination must fail before this")
@@ -290,11 +290,14 @@ def test_bad_destination_fails_before_the_walk_and_the_model(tmp_path, photo_dir
 
 
 def test_scan_paths_from_python(tmp_path, photo_dir, tiny_glass):
-    from glass_cli.inference.job import scan_paths
-    from glass_cli.inference.scan import ScanError
+    from glass_cli.errors import ScanError
+    from glass_cli.outputs.sinks import OutputOptions
+    from glass_cli.scan.job import scan_paths
+    from glass_cli.scan.settings import ScanSettings
 
     out = tmp_path / "scan.jsonl"
-    job = scan_paths([photo_dir], weights=tiny_glass, threshold=0.0, jsonl=str(out), workers=1)
+    job = scan_paths([photo_dir], ScanSettings(weights=tiny_glass, threshold=0.0, outputs=OutputOptions(jsonl=str(out)),
+                                               workers=1))
     assert job.engine is None and len(job.files) == len(list(photo_dir.iterdir()))  # walked, model not loaded yet
     results = job.run()  # in the order they finish: errors at once, scored files by batch
     assert sorted(r.index for r in results) == list(range(len(job.files)))
@@ -306,11 +309,11 @@ def test_scan_paths_from_python(tmp_path, photo_dir, tiny_glass):
     assert len(out.read_text().splitlines()) == len(results)
     assert job.exit_code == (1 if any(r.flagged for r in results) else 3)
     with pytest.raises(ScanError, match="refusing to write inside the scanned folder"):
-        scan_paths([photo_dir], weights=tiny_glass, csv=str(photo_dir / "x.csv"))
+        scan_paths([photo_dir], ScanSettings(weights=tiny_glass, outputs=OutputOptions(csv=str(photo_dir / "x.csv"))))
 
 
 def test_error_wrapper_one_line_exit_codes_and_debug(photo_dir, tiny_glass, monkeypatch):
-    import glass_cli.inference.job as job
+    import glass_cli.scan.job as job
     from glass_cli.inference.engines import EngineError
 
     def boom(*args, **kwargs):
@@ -334,10 +337,10 @@ def test_error_wrapper_one_line_exit_codes_and_debug(photo_dir, tiny_glass, monk
 
 def test_cli_choices_come_from_the_library():
     from glass_cli import config
-    from glass_cli.cli import errors, options
+    from glass_cli import errors as library_errors
+    from glass_cli.cli import options
     from glass_cli.evaluation import cv
     from glass_cli.inference import engines
-    from glass_cli import errors as library_errors
     from glass_cli.tuning import study
 
     assert [m.value for m in options.Balance] == list(config.BALANCE_MODES)

@@ -14,7 +14,9 @@ import numpy as np
 from glass_cli.cli import app
 from glass_cli.data.augment import augment_for
 from glass_cli.data.datasets import Sample, epoch_order, read_dataset, source_weights
-from glass_cli.evaluation.cv import CvOptions, assign_folds, cap_per_group, conditions, fold_samples, format_numbers
+from glass_cli.evaluation.cv.folds import assign_folds, cap_per_group, fold_samples
+from glass_cli.evaluation.cv.options import CvOptions
+from glass_cli.evaluation.cv.scoring import conditions, format_numbers
 from glass_cli.evaluation.evaluate import Perturbation
 
 from .conftest import TINY_TRAIN, make_images, noise_image

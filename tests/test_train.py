@@ -12,7 +12,8 @@ from safetensors.torch import load_file
 from glass_cli.cli import app
 from glass_cli.config import TrainConfig
 from glass_cli.models import checkpoint
-from glass_cli.training.trainer import Trainer, lr_factor
+from glass_cli.training.schedule import lr_factor
+from glass_cli.training.trainer import Trainer
 
 from .conftest import TINY_TRAIN as TINY
 

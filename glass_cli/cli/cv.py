@@ -1,4 +1,4 @@
-"""glass cv: evaluation.cv.run_cv runs the folds (calibrate_checkpoint saves the threshold); this prints the tables."""
+"""glass cv: evaluation.cv.run.run_cv runs the folds (CvResult.calibrate saves the threshold); this prints the tables."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import typer
 from rich.console import Console
 
 from glass_cli.cli import options as o
+from glass_cli.cli.app import app
 from glass_cli.cli.errors import err, fail, needs, reported
-from glass_cli.cli.main import app
 from glass_cli.errors import EXIT_CLEAN, EXIT_UNREADABLE
 
 EPILOG = """[bold]Examples[/bold]
@@ -70,7 +70,9 @@ def cv_command(
     """
     needs("cv", debug)
     from glass_cli.config import TrainConfig
-    from glass_cli.evaluation.cv import FIGURE_FILE, RESULT_FILE, CvError, CvOptions, calibrate_checkpoint, run_cv, size_keys
+    from glass_cli.evaluation.cv.options import FIGURE_FILE, RESULT_FILE, CvError, CvOptions
+    from glass_cli.evaluation.cv.run import run_cv
+    from glass_cli.evaluation.cv.scoring import size_keys
     from glass_cli.outputs import tables
 
     if record is not None:
@@ -88,7 +90,7 @@ def cv_command(
         if calibrate is not None and not calibrate.is_file():
             raise CvError(f"{calibrate}: no such checkpoint (--calibrate)")
         result = run_cv(config, options, console=err)
-        calibrated = calibrate_checkpoint(result, calibrate, calibrated_out) if calibrate is not None else None
+        calibrated = result.calibrate(calibrate, calibrated_out) if calibrate is not None else None
 
     out = Console(highlight=False)
     for table in tables.cv_tables(result.to_dict()):
@@ -112,7 +114,8 @@ def _print_calibrated(out: Console, path: Path, record: dict[str, Any]) -> None:
 
 def _from_record(record: Path, data: list[Path] | None, calibrate: Path | None, calibrated_out: Path | None, debug: bool) -> None:
     """glass cv --record: the tables of a saved cross-validation, and its threshold into a model."""
-    from glass_cli.evaluation.cv import CvError, calibrate_from_record, read_record
+    from glass_cli.evaluation.cv.calibration import calibrate_from_record, read_record
+    from glass_cli.evaluation.cv.options import CvError
     from glass_cli.outputs import tables
 
     if data:

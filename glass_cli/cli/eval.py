@@ -9,8 +9,8 @@ import typer
 from rich.console import Console
 
 from glass_cli.cli import options as o
+from glass_cli.cli.app import app
 from glass_cli.cli.errors import err, needs, reported
-from glass_cli.cli.main import app
 from glass_cli.errors import EXIT_CLEAN, EXIT_UNREADABLE
 from glass_cli.outputs.tables import MIN_GROUP
 

@@ -26,11 +26,11 @@ from typing import Annotated, Any
 import typer
 
 from glass_cli.config import BALANCE_MODES, REENCODE_MODES, TrainConfig
-from glass_cli.evaluation.cv import GROUP_BY
+from glass_cli.evaluation.cv.options import GROUP_BY
 from glass_cli.inference.engines import ENGINES, PRECISIONS
 from glass_cli.inference.processes import POOLS
-from glass_cli.inference.scan import DEFAULT_FILE_TIMEOUT, DEFAULT_MIN_SIDE
 from glass_cli.io.image import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
+from glass_cli.scan.settings import DEFAULT_FILE_TIMEOUT, DEFAULT_MIN_SIDE
 
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 TUNE_METRICS: tuple[str, ...] = ("accuracy", "auroc", "cv")
@@ -223,7 +223,7 @@ def _value(spec: Spec, given: Any) -> Any:
 
 
 def _config_file(path: Path) -> dict:
-    from glass_cli.training.trainer import TrainError
+    from glass_cli.training.errors import TrainError
 
     try:
         options = json.loads(path.read_text(encoding="utf-8"))

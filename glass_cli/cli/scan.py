@@ -1,4 +1,4 @@
-"""glass scan: inference.job.scan_paths does the work; this renders the tables and summary."""
+"""glass scan: scan.job.scan_paths does the work; this renders the tables and summary."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import typer
 from rich.console import Console
 
 from glass_cli.cli import options as o
+from glass_cli.cli.app import app
 from glass_cli.cli.errors import err, reported
-from glass_cli.cli.main import app
 
 EPILOG = """[bold]Examples[/bold]
 
@@ -105,28 +105,24 @@ def scan(
 
     Prints a table of the flagged files with P(AI), the crops the model attended to most and the provenance evidence found in the file, then a summary line. Never writes inside the scanned folders.
     """
-    from glass_cli.inference.job import scan_paths
-    from glass_cli.inference.scan import ScanError
     from glass_cli.outputs import records, tables
     from glass_cli.outputs.progress import progress
+    from glass_cli.outputs.sinks import OutputOptions
+    from glass_cli.scan.job import scan_paths
+    from glass_cli.scan.settings import Limits, ScanSettings
 
     out = err if "-" in (json_out, jsonl_out, csv_out) else Console(highlight=False)
     job = None
     with reported(debug, interrupted=lambda: f"interrupted after {len(job.results) if job else 0} files"):
-        options = dict(weights=weights, engine=engine_name.value, device=device.value, precision=precision.value,
-                       threshold=threshold, uncertain=o.band(uncertain), batch_size=batch_size, workers=workers, pool=pool.value, shard=shard,
-                       recursive=recursive, max_pixels=max_pixels, max_bytes=max_bytes,
-                       file_timeout=file_timeout or None, min_side=min_side, json=json_out, jsonl=jsonl_out, csv=csv_out,
-                       save_crops=save_crops, report_html=report_html, watermarks=watermarks, trustmark=trustmark,
-                       decode=decode.value)
-        if ray_address is None:
-            if ray_actors is not None:
-                raise ScanError("--ray-actors needs --ray")
-            job = scan_paths(paths, **options)
-        else:
-            from glass_cli.cluster import ray_scan_paths
-
-            job = ray_scan_paths(paths, address=ray_address, actors=ray_actors, **options)
+        settings = ScanSettings(
+            weights=weights, engine=engine_name.value, device=device.value, precision=precision.value, threshold=threshold,
+            uncertain=o.band(uncertain), batch_size=batch_size, workers=workers, pool=pool.value, decode=decode.value,
+            shard=shard, recursive=recursive,
+            limits=Limits(max_pixels=max_pixels, max_bytes=max_bytes, file_timeout=file_timeout or None, min_side=min_side),
+            watermarks=watermarks, trustmark=trustmark,
+            outputs=OutputOptions(json=json_out, jsonl=jsonl_out, csv=csv_out, save_crops=save_crops, report=report_html),
+            ray=ray_address, ray_actors=ray_actors)
+        job = scan_paths(paths, settings)
         with job.open(), progress(err, info=False, elapsed=False) as bar:
             task = bar.add_task("scanning", total=len(job.files)) if bar else None
             for _ in job:

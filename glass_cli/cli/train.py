@@ -8,8 +8,8 @@ from typing import Annotated, Any
 import typer
 
 from glass_cli.cli import options as o
+from glass_cli.cli.app import app
 from glass_cli.cli.errors import err, needs, reported
-from glass_cli.cli.main import app
 
 EPILOG = """[bold]Examples[/bold]
 

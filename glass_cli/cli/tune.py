@@ -9,8 +9,8 @@ import typer
 from rich.console import Console
 
 from glass_cli.cli import options as o
+from glass_cli.cli.app import app
 from glass_cli.cli.errors import err, needs, reported
-from glass_cli.cli.main import app
 from glass_cli.errors import EXIT_CLEAN, EXIT_NO_RESULT
 
 EPILOG = """[bold]Examples[/bold]
@@ -61,8 +61,9 @@ def tune(
     Each trial is a glass train run of up to --epochs epochs, pruned early when it falls behind. At the end: a table of the best trials, RUNS_DIR/tune/STUDY/best-config.json (a glass train --config file), trials.csv, history.png and importance.png.
     """
     needs("tune", debug)
+    from glass_cli.tuning.options import METRIC_NAMES, TuneOptions
     from glass_cli.tuning.space import Space
-    from glass_cli.tuning.study import METRIC_NAMES, TuneOptions, best_table, run_study, summary_line
+    from glass_cli.tuning.study import best_table, run_study, summary_line
 
     with reported(debug, interrupted="interrupted; run the same command to continue the study (the interrupted trial is retried)"):
         options = TuneOptions(

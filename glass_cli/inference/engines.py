@@ -1,11 +1,15 @@
 """Inference engines: prepared views in, P(AI) and attention weights out.
 
 Engines never decode files and never build views; they receive the numpy batches that
-``views.collate`` makes. Every engine has the same small interface:
+``views.collate`` makes. Every engine has the same small interface, ``Engine``:
 
     engine.predict(global_batch, crops_batch) -> (p_ai [B], attention [B, K] or None)
     engine.device        where it runs, in words ("cpu", "cuda:0 (NVIDIA H100)")
+    engine.device_name   where it runs, as torch names it ("cpu", "cuda", "cuda:1")
     engine.config        the ModelConfig it serves
+    engine.kind          "torch" or "onnx", as records name it
+    engine.model_id      the weights' ``sha256:`` id
+    engine.weights_sha256  the full hash of the model file, None for an in-memory model
 
 ``TorchEngine`` runs a checkpoint in eager PyTorch; ``OnnxEngine`` runs a ``glass export
 --onnx`` file in ONNX Runtime without importing torch. ``open_engine`` picks one for a model
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -49,6 +54,21 @@ class Prediction:
     """float [B, K], rows sum to 1; None for the baseline."""
 
 
+class Engine(Protocol):
+    """What scan, eval and cross-validation need of an engine (see the module docstring)."""
+
+    kind: str
+    config: ModelConfig
+    model_id: str
+    weights_sha256: str | None
+    device_name: str
+
+    @property
+    def device(self) -> str: ...
+
+    def predict(self, global_batch, crops_batch) -> Prediction: ...
+
+
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
@@ -60,6 +80,9 @@ class TorchEngine:
     moved scores by up to 7e-4 (bench/results/gpu_check-h100-2026-11-27.txt), and a GPU
     scan is decode-bound long before the model matters, so it is opt-in. On CUDA, host
     batches are pinned and copied without blocking.
+
+    The engine leaves torch's process-wide settings (its CPU thread count) as it finds them;
+    set them in the program that owns the process.
     """
 
     kind = "torch"
@@ -70,7 +93,6 @@ class TorchEngine:
         model,
         config: ModelConfig,
         device: str = "auto",
-        threads: int | None = None,
         model_id: str | None = None,
         precision: str = "auto",
     ):
@@ -87,10 +109,6 @@ class TorchEngine:
         if precision in ("bf16", "fp16") and not cuda:
             raise EngineError(f"--precision {precision} needs CUDA; the CPU engine runs in fp32 (or use an ONNX export)")
         self.precision = "fp32" if precision == "auto" else precision
-        if threads is None and not cuda:
-            threads = digest.usable_cores()
-        if threads:
-            torch.set_num_threads(threads)
         if cuda:
             torch.backends.cudnn.benchmark = True
         self.torch = torch
@@ -99,14 +117,12 @@ class TorchEngine:
         self._autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
 
     @classmethod
-    def from_checkpoint(
-        cls, path, device: str = "auto", model_id: str | None = None, precision: str = "auto", threads: int | None = None
-    ) -> TorchEngine:
+    def from_checkpoint(cls, path, device: str = "auto", model_id: str | None = None, precision: str = "auto") -> TorchEngine:
         from glass_cli.models import checkpoint
 
         model, config = checkpoint.load(path)
         sha = checkpoint.weights_sha256(path)
-        engine = cls(model, config, device, threads=threads, model_id=model_id or digest.model_id(sha), precision=precision)
+        engine = cls(model, config, device, model_id=model_id or digest.model_id(sha), precision=precision)
         engine.weights_sha256 = sha
         return engine
 
@@ -268,6 +284,7 @@ class OnnxEngine:
             )
         self.gpu_name = gpus[index] if self.provider == _CUDA_EP and index < len(gpus) else None
         self.device_index = index
+        self.device_name = f"cuda:{index}" if self.provider == _CUDA_EP else "cpu"
 
     @property
     def device(self) -> str:
@@ -336,8 +353,9 @@ def engine_kind(path, engine: str = "auto") -> str:
 
 def open_engine(path, engine: str = "auto", device: str = "auto", precision: str = "auto", threads: int | None = None):
     """The engine that serves the model file at ``path``: TorchEngine for a checkpoint,
-    OnnxEngine for a .onnx export. ``threads``: CPU threads it may use (default: every core
-    this process may run on). Errors are CheckpointError or EngineError, one line each."""
+    OnnxEngine for a .onnx export. ``threads``: CPU threads of an ONNX session (default:
+    every core this process may run on); the torch engine uses torch's own setting. Errors
+    are CheckpointError or EngineError, one line each."""
     if engine_kind(path, engine) == "onnx":
         if precision not in ("auto", "fp32"):
             raise EngineError(f"--precision {precision} applies to the torch engine; for ONNX export with --fp16")
@@ -348,18 +366,18 @@ def open_engine(path, engine: str = "auto", device: str = "auto", precision: str
     from glass_cli.models.backbones import BackboneError
 
     try:
-        return TorchEngine.from_checkpoint(path, device=device, precision=precision, threads=threads)
+        return TorchEngine.from_checkpoint(path, device=device, precision=precision)
     except BackboneError as exc:
         raise EngineError(str(exc)) from None
 
 
-def describe_model(path, engine=None) -> dict:
+def describe_model(path, engine: Engine | None = None) -> dict:
     """The model summary scan writes into its JSON, for either kind of model file (an open
     engine lends its metadata and the weights' hash, so the file is not read twice)."""
     from glass_cli.inference import onnxfile
     from glass_cli.models import checkpoint
 
-    sha = getattr(engine, "weights_sha256", None)
+    sha = engine.weights_sha256 if engine is not None else None
     if onnxfile.is_onnx_path(path):
         return onnxfile.describe_file(path, engine.metadata if isinstance(engine, OnnxEngine) else None, sha=sha)
     return checkpoint.describe_file(path, sha=sha)

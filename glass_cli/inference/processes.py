@@ -2,7 +2,7 @@
 
 Threads share one interpreter: the decoders release the GIL, but hashing small files,
 parsing metadata, cutting and normalising views do not always, and on a 16-core machine a
-thread pool stopped gaining at about 4.4x. ``ProcessPool`` runs the same per-file function
+thread pool stopped gaining at about 4.4x. ``process_map`` runs the same per-file function
 (``prepare``: item -> (result, Views or None)) in separate processes instead:
 
 - each worker writes the views of its file straight into a slot of one shared-memory
@@ -29,6 +29,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import signal
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ POOLS: tuple[str, ...] = ("auto", "thread", "process")
 
 AUTO_PROCESS_THRESHOLD = 4
 """``pool='auto'`` takes processes above this many workers: threads scaled to about 4.4x on
-a 16-core machine and no further (bench/results/scan-*-h100)."""
+a 16-core machine and no further (measured on an H100 machine; bench/scan.py --workers)."""
 
 
 def choose_pool(pool: str, workers: int) -> str:
@@ -83,8 +84,9 @@ class SlotLayout:
         return g, np.ndarray(self.crops_shape, np.float32, buffer, base + g.nbytes)
 
 
-def _worker(conn, shm_name: str, layout: SlotLayout, prepare: Callable) -> None:
+def _worker(conn, shm_name: str, layout: SlotLayout, prepare: Callable, filters: list) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    warnings.filters[:] = filters  # warn (or not) as the parent process would
     shm = SharedMemory(name=shm_name)
     try:
         while True:
@@ -117,7 +119,7 @@ def _context():
     methods = mp.get_all_start_methods()
     if "forkserver" in methods:
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["glass_cli.inference.scan"])
+        ctx.set_forkserver_preload(["glass_cli.scan.step"])
         return ctx
     return mp.get_context("spawn")
 
@@ -132,7 +134,8 @@ class _Task:
 class _Worker:
     def __init__(self, ctx, shm_name: str, layout: SlotLayout, prepare: Callable):
         parent, child = ctx.Pipe()
-        self.process = ctx.Process(target=_worker, args=(child, shm_name, layout, prepare), name="glass-prepare", daemon=True)
+        self.process = ctx.Process(target=_worker, args=(child, shm_name, layout, prepare, list(warnings.filters)),
+                                   name="glass-prepare", daemon=True)
         self.process.start()
         child.close()
         self.conn = parent

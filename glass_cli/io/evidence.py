@@ -16,16 +16,11 @@ from __future__ import annotations
 import io
 import json
 import re
-import warnings
 import zlib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 from glass_cli.io.damage import damage_findings, exif_problem
-
-# A broken EXIF block is reported as a damage finding; Pillow's own warning about it would only
-# add an unattributable line on stderr (set once here: warning filters are process-wide).
-warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.TiffImagePlugin")
 
 MAX_VALUE = 65536
 """Longest value kept in full (a ComfyUI workflow is typically 10-60 kB)."""
@@ -295,12 +290,9 @@ def read_evidence(data: bytes, image_format: str | None = None) -> list[Finding]
                 if ctype == b"eXIf":
                     findings.extend(_exif_block(payload))
         else:
-            from PIL import Image
+            from glass_cli.io.image import open_image
 
-            from glass_cli.io.image import register_formats
-
-            register_formats()
-            with Image.open(io.BytesIO(data)) as img:  # header only, no pixel decode
+            with open_image(io.BytesIO(data)) as img:  # header only, no pixel decode
                 image_format = image_format or img.format
                 xmp = img.info.get("xmp")
                 if xmp:

@@ -16,9 +16,10 @@ Decisions, each deliberate:
   skipped) and reported by the evidence readers.
 - Only regular files are read, and at most ``max_bytes`` of them (``read_bytes``): a named
   pipe, a device or an endless file cannot hang the scan or fill memory.
-- glass applies its own pixel limit (``max_pixels``) from the header, before decoding, and
-  switches off Pillow's global bomb check, which would otherwise refuse images above about
-  179 MP with a different message.
+- glass applies its own pixel limit (``max_pixels``) from the header, before decoding, on
+  every open (``open_image``). Pillow's own bomb check is a process-wide setting that glass
+  leaves as the host program set it: a picture that Pillow's limit refuses (above about
+  179 MP by default) but glass's allows is opened through its format plugin directly.
 """
 
 from __future__ import annotations
@@ -27,11 +28,12 @@ import hashlib
 import io
 import os
 import stat
-import warnings
+import struct
 import zlib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -77,7 +79,29 @@ def register_formats() -> None:
     except ImportError:  # pragma: no cover - pillow-heif is a dependency
         pass
     Image.init()
-    Image.MAX_IMAGE_PIXELS = None  # glass checks max_pixels itself, see module docstring
+
+
+def open_image(fp: IO[bytes]) -> Image.Image:
+    """``Image.open`` of a seekable binary stream (header only, pixels not decoded), without
+    Pillow's decompression-bomb limit: callers check ``max_pixels`` themselves. Raises what
+    ``Image.open`` raises for a file no plugin identifies."""
+    register_formats()
+    try:
+        return Image.open(fp)
+    except Image.DecompressionBombError:
+        pass
+    fp.seek(0)
+    prefix = fp.read(16)
+    for fmt in Image.ID:
+        factory, accept = Image.OPEN[fmt]
+        if accept and accept(prefix) is not True:
+            continue
+        fp.seek(0)
+        try:
+            return factory(fp, "")
+        except (SyntaxError, IndexError, TypeError, struct.error):
+            continue
+    raise UnidentifiedImageError("cannot identify image file")
 
 
 @cache
@@ -258,6 +282,9 @@ def decode_image(
 ) -> tuple[Image.Image, str | None]:
     """Decode encoded bytes to an RGB image with orientation applied; returns (image, format).
 
+    Pillow's warnings about odd EXIF or ICC blocks are left to the host program's filters
+    (``glass`` itself silences Pillow's at its entry point, ``cli.app.configure_process``).
+
     ``shared=True`` lets a JPEG come back as an ``RGBX`` image that shares the decoder's
     buffer instead of a copy (same pixels, X is padding); the views accept either mode.
     Callers that hand the picture to other Pillow code (encoders, TrustMark) should ask
@@ -268,28 +295,26 @@ def decode_image(
     except PixelDamage as exc:
         raise LoadError(path, f"corrupt image data ({exc})") from None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Pillow warns on odd EXIF/ICC; not the user's concern
-            img = Image.open(io.BytesIO(data))
-            fmt = img.format
-            width, height = img.size
-            if width * height > max_pixels:
-                raise LoadError(
-                    path,
-                    f"{width}x{height} is {width * height / 1e6:.0f} MP, above the limit of "
-                    f"{max_pixels / 1e6:.0f} MP (raise it with --max-pixels)",
-                )
-            fast = _decode_jpeg_fast(data, img, shared)
-            if fast is not None:
-                return fast, fmt
-            if getattr(img, "n_frames", 1) > 1:
-                img.seek(0)
-            img.load()
-            try:
-                img = ImageOps.exif_transpose(img)
-            except Exception:  # broken EXIF must not cost the pixels; keep stored orientation
-                pass
-            return _to_rgb(img), fmt
+        img = open_image(io.BytesIO(data))
+        fmt = img.format
+        width, height = img.size
+        if width * height > max_pixels:
+            raise LoadError(
+                path,
+                f"{width}x{height} is {width * height / 1e6:.0f} MP, above the limit of "
+                f"{max_pixels / 1e6:.0f} MP (raise it with --max-pixels)",
+            )
+        fast = _decode_jpeg_fast(data, img, shared)
+        if fast is not None:
+            return fast, fmt
+        if getattr(img, "n_frames", 1) > 1:
+            img.seek(0)
+        img.load()
+        try:
+            img = ImageOps.exif_transpose(img)
+        except Exception:  # broken EXIF must not cost the pixels; keep stored orientation
+            pass
+        return _to_rgb(img), fmt
     except LoadError:
         raise
     except Exception as exc:  # every decoder failure becomes a one-line reason

@@ -13,11 +13,11 @@ import html
 from datetime import datetime, timezone
 
 from glass_cli import __version__
-from glass_cli.inference.scan import VERDICT_ERROR, ScanResult
 from glass_cli.io import atomic
 from glass_cli.outputs.pictures import crop_label, ranked, thumbnail_jpeg
 from glass_cli.outputs.records import counts, display_path, format_box, summary_line
 from glass_cli.outputs.tables import FALLBACK_NOTE
+from glass_cli.results import VERDICT_ERROR, ScanResult
 
 _CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}

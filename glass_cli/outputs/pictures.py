@@ -9,8 +9,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from glass_cli.inference.scan import CropScore, ScanResult
 from glass_cli.io import atomic
+from glass_cli.results import CropScore, ScanResult
 
 VERDICT_COLOURS = {
     "ai": (220, 30, 30),

@@ -16,9 +16,9 @@ from typing import Any, TextIO
 
 from glass_cli import __version__
 from glass_cli.errors import EXIT_CLEAN, EXIT_FLAGGED, EXIT_UNREADABLE
-from glass_cli.inference.scan import ScanResult
 from glass_cli.io import atomic
 from glass_cli.io.evidence import declares_ai, summary
+from glass_cli.results import ScanResult
 
 SCHEMA_VERSION = 1
 

@@ -11,9 +11,9 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from glass_cli.inference.scan import VERDICT_AI, VERDICT_ERROR, VERDICT_UNCERTAIN, ScanResult
 from glass_cli.io.evidence import declares_ai, summary
 from glass_cli.outputs.records import display_path, format_box
+from glass_cli.results import VERDICT_AI, VERDICT_ERROR, VERDICT_UNCERTAIN, ScanResult
 
 _VERDICT_STYLE = {VERDICT_AI: ("AI", "bold red"), VERDICT_UNCERTAIN: ("uncertain", "yellow"), "real": ("real", "green")}
 

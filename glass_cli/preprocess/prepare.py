@@ -7,7 +7,9 @@ Scan, eval, the trainer's validation and cross-validation all prepare a file thr
     prepared.views, prepared.sha256, prepared.image
 
 ``prepare_bytes`` does the same for bytes already read (scan reads them first, to hash them
-and read their provenance evidence even when they turn out not to decode).
+and read their provenance evidence even when they turn out not to decode); ``decode_bytes``
+is its first half, for a caller that looks at the decoded picture before any view is built
+(scan's too-small check), then calls ``build_views`` itself.
 
 A ``perturb`` callable turns the decoded picture into another file (eval's re-encodes and
 resizes): it returns the new picture and the bytes of the file it stands for, and the crops
@@ -44,6 +46,40 @@ class PreparedFile:
     views: Views
 
 
+@dataclass
+class Decoded:
+    """A file's picture, decoded and (if asked) perturbed, with the seed that places its crops."""
+
+    image: Image.Image
+    """RGB, or RGBX for a JPEG whose decoder buffer it shares (``io.image.decode_image``)."""
+    format: str | None
+    sha256: str
+    """Hex SHA-256 of the file as stored."""
+    seed: int
+    """Crop-placement seed: from the stored file's hash, or the perturbed file's."""
+
+
+def decode_bytes(
+    data: bytes,
+    path: str | os.PathLike,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    perturb: Perturb | None = None,
+    sha256: str | None = None,
+) -> Decoded:
+    """The first half of ``prepare_bytes``: decode (and perturb) without building views, for
+    callers that look at the picture first (scan's too-small check). Raises LoadError."""
+    digest = bytes.fromhex(sha256) if sha256 else hashlib.sha256(data).digest()
+    image, fmt = decode_image(data, path, max_pixels=max_pixels, shared=True)
+    seed_digest = digest
+    if perturb is not None:
+        changed = perturb(rgb(image), str(path))
+        if changed is not None:
+            image, new_bytes = changed
+            seed_digest = hashlib.sha256(new_bytes).digest()
+    return Decoded(image, fmt, digest.hex(), seed_from_digest(seed_digest))
+
+
 def prepare_bytes(
     data: bytes,
     path: str | os.PathLike,
@@ -55,16 +91,9 @@ def prepare_bytes(
 ) -> PreparedFile:
     """The views of a file whose bytes are already read (``sha256``: their hash, if known).
     Raises LoadError with a one-line reason when they cannot be decoded."""
-    digest = bytes.fromhex(sha256) if sha256 else hashlib.sha256(data).digest()
-    image, fmt = decode_image(data, path, max_pixels=max_pixels, shared=True)
-    seed_digest = digest
-    if perturb is not None:
-        changed = perturb(rgb(image), str(path))
-        if changed is not None:
-            image, new_bytes = changed
-            seed_digest = hashlib.sha256(new_bytes).digest()
-    views = build_views(image, config, seed_from_digest(seed_digest))
-    return PreparedFile(str(path), digest.hex(), len(data), fmt, image, views)
+    decoded = decode_bytes(data, path, max_pixels=max_pixels, perturb=perturb, sha256=sha256)
+    views = build_views(decoded.image, config, decoded.seed)
+    return PreparedFile(str(path), decoded.sha256, len(data), decoded.format, decoded.image, views)
 
 
 def prepare_file(path: str | os.PathLike, config, **options) -> PreparedFile:

@@ -1,21 +1,21 @@
 """``glass scan --ray``: the same scan, spread over a Ray cluster with Ray Data.
 
-How it runs (``ray_scan_paths`` from Python, or ``glass scan --ray ADDRESS``):
+How it runs (``ScanSettings(ray=ADDRESS)`` through ``scan.job.scan_paths``, or ``glass scan
+--ray ADDRESS``):
 
-1. The driver (the process running ``glass scan``) checks the options and walks the folders
-   as a local scan does (``inference.job.scan_paths``), and opens the model once on its CPU
-   to describe it for the outputs.
-2. The walked list becomes a Ray dataset of (index, path) rows. CPU tasks read and prepare
-   each file with ``inference.scan.prepare_file``, the local scan's own step, under the
-   same byte, pixel, size and time limits.
+1. The driver (the process running the job) checks the settings and walks the folders as a
+   local scan does, and opens the model once on its CPU to describe it for the outputs.
+2. The walked list becomes a Ray dataset of (index, path) rows. CPU tasks run the local
+   scan's own per-file step (``scan.step.FileStep``) on each file, under the same byte,
+   pixel, size and time limits.
 3. An actor pool runs the engine: one actor per GPU the cluster reports (unless ``--device
    cpu``), else one per two CPUs. The model's files travel to the actors through Ray's
    object store, so a node needs glass-cli installed but not the model at any path. Each
    batch of prepared files is scored through ``inference.pipeline.batched`` and gets its
-   verdict from ``inference.scan.apply_prediction``, as in a local scan.
-4. The driver puts the results back in walk order and feeds them to the local scan's
-   outputs (``outputs.sinks.ScanOutputs``) in the order a local scan streams them, so the
-   JSON Lines, CSV and JSON files, the summary and the exit code are the same.
+   verdict from ``ScanResult.score``, as in a local scan.
+4. ``RayRunner`` puts the results back in walk order and hands them to the job in the order
+   a local scan streams them, so the JSON Lines, CSV and JSON files, the summary and the
+   exit code are the same.
 
 Files are read by the tasks from their paths: every node must see the scanned files at the
 same path (a local folder on a one-machine Ray, or a shared file system such as NFS,
@@ -29,6 +29,7 @@ finished, so no file is lost or counted twice.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -44,53 +45,26 @@ from typing import Any
 import numpy as np
 
 from glass_cli import extras
-from glass_cli.inference.engines import Prediction, engine_kind, open_engine
-from glass_cli.inference.job import ScanJob, scan_paths
+from glass_cli.errors import GlassError, ScanError
+from glass_cli.inference.engines import Engine, Prediction, engine_kind, open_engine
 from glass_cli.inference.pipeline import batched, ordered_map
-from glass_cli.inference.scan import (
-    DEFAULT_FILE_TIMEOUT,
-    DEFAULT_MIN_SIDE,
-    VERDICT_ERROR,
-    Decision,
-    ScanError,
-    ScanResult,
-    Watermarks,
-    apply_prediction,
-    prepare_file,
-    too_slow_reason,
-)
-from glass_cli.io.image import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from glass_cli.io.walk import WalkError
 from glass_cli.models import checkpoint
 from glass_cli.outputs import records
 from glass_cli.preprocess.views import Views
+from glass_cli.results import VERDICT_ERROR, Decision, ScanResult
+from glass_cli.scan.settings import ScanSettings, ray_target
+from glass_cli.scan.step import FileStep, Watermarks, too_slow_reason
 
 MAX_RETRIES = 3
 """Attempts Ray makes again at a batch whose task or actor process died. Not unlimited (Ray
 Data's default): a file that crashes its decoder every time must end the scan, not loop.
 A dead actor is restarted as often as needed (Ray Data's default); each batch is bounded."""
 
-KILL_ENV = "GLASS_TEST_KILL_WORKER"
-"""Fault injection for the tests: a folder. A worker about to handle file NAME in stage
-``prepare`` or ``score`` that can delete ``FOLDER/STAGE-NAME`` exits on the spot, as a
-killed process would (only one worker can delete it, so this happens once)."""
-
-ADDRESS_HELP = "local (start Ray on this machine), auto (the cluster this node belongs to), HOST:PORT of a head node, or ray://HOST:10001"
 CONNECT_TIMEOUT = 10.0
 
 
 # ---------------------------------------------------------------------------- connecting
-
-
-def _host_port(address: str) -> tuple[str, int] | None:
-    """(host, port) of an address that names one, else None (local, auto)."""
-    rest = address.removeprefix("ray://")
-    if address in ("local", "auto"):
-        return None
-    host, sep, port = rest.rpartition(":")
-    if not sep or not host or not port.isdigit():
-        raise ScanError(f"--ray {address}: expected {ADDRESS_HELP}")
-    return host.strip("[]"), int(port)
 
 
 def connect(address: str, **init_kwargs: Any) -> bool:
@@ -99,7 +73,7 @@ def connect(address: str, **init_kwargs: Any) -> bool:
     An unreachable address is a one-line ScanError, checked before Ray tries for minutes."""
     import ray
 
-    target = _host_port(address)
+    target = ray_target(address)
     if target is not None:
         try:
             socket.create_connection(target, timeout=CONNECT_TIMEOUT).close()
@@ -162,46 +136,23 @@ def plan_actors(device: str, actors: int | None) -> tuple[int, bool]:
 # ---------------------------------------------------------------------------- the stages
 
 
-def _maybe_die(stage: str, path: str) -> None:
-    folder = os.environ.get(KILL_ENV)
-    if not folder:
-        return
-    try:
-        os.unlink(os.path.join(folder, f"{stage}-{os.path.basename(path)}"))
-    except OSError:
-        return
-    os._exit(1)
-
-
 def _text(value) -> str:
     return os.fsdecode(bytes(value)) if isinstance(value, (bytes, bytearray, np.bytes_)) else str(value)
 
 
-def _prepare_batch(batch: dict[str, np.ndarray], *, config, max_pixels: int, max_bytes: int, file_timeout: float | None,
-                   min_side: int, explain: bool, dwt_dct: bool) -> dict[str, np.ndarray]:
-    """CPU task: each row's file read and cut into views (``prepare_file``), one file at a time,
-    given up after ``file_timeout`` seconds as a local scan does."""
+def prepare_batch(batch: dict[str, np.ndarray], *, step: FileStep) -> dict[str, np.ndarray]:
+    """CPU task: each row's file through the per-file step, one file at a time, given up
+    after the step's ``file_timeout`` as a local scan does."""
     paths = [_text(p) for p in batch["path"]]
     indexes = batch["index"] if "index" in batch else np.full(len(paths), -1)
     reasons = batch["walk_error"] if "walk_error" in batch else [None] * len(paths)
     items = [(int(i), WalkError(p, r) if isinstance(r, str) else p) for i, p, r in zip(indexes, paths, reasons)]
-    watermarks = Watermarks(dwt_dct=dwt_dct)
-
-    def prepare(entry):
-        index, item = entry
-        _maybe_die("prepare", item.path if isinstance(item, WalkError) else item)
-        result, views = prepare_file(item, config, max_pixels=max_pixels, max_bytes=max_bytes, min_side=min_side,
-                                     explain=explain, watermarks=watermarks)
-        result.index = index
-        return result, views
 
     def too_slow(entry, seconds: float):
-        index, item = entry
-        path = item.path if isinstance(item, WalkError) else item
-        return ScanResult(path=path, verdict=VERDICT_ERROR, error=too_slow_reason(seconds), index=index), None
+        return step.failed(entry, too_slow_reason(seconds))
 
     out_index, out_result, out_views = [], [], []
-    for result, views in ordered_map(prepare, items, workers=1, timeout=file_timeout, on_timeout=too_slow):
+    for result, views in ordered_map(step, items, workers=1, timeout=step.limits.file_timeout, on_timeout=too_slow):
         out_index.append(result.index)
         out_result.append(pickle.dumps(result, protocol=5))
         out_views.append(b"" if views is None else pickle.dumps(views, protocol=5))
@@ -214,13 +165,19 @@ def _objects(values: list) -> np.ndarray:
     return array
 
 
-class _Scorer:
-    """Ray Data actor: the engine, opened once from the model files shipped to it."""
+class Scorer:
+    """Ray Data actor: the engine, opened once from the model files shipped to it. A CPU
+    actor runs torch on one thread (its process is glass's own); ONNX sessions take
+    ``threads`` themselves."""
 
     def __init__(self, model, name: str, engine: str, device: str, precision: str, threads: int | None,
                  decision: Decision | None, uncertain: tuple[float, float] | None):
         import ray
 
+        if threads and engine_kind(name, engine) == "torch":
+            import torch
+
+            torch.set_num_threads(threads)
         files = ray.get(model[0]) if isinstance(model, list) else model  # [reference]: fetched here, also after a restart
         folder = tempfile.mkdtemp(prefix="glass-model-")
         try:
@@ -230,19 +187,17 @@ class _Scorer:
         finally:
             shutil.rmtree(folder, ignore_errors=True)  # the engine holds the model in memory
         self.decision = decision or Decision(self.engine.config.threshold, uncertain)
-        self.model_id, self.kind = getattr(self.engine, "model_id", None), getattr(self.engine, "kind", None)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         items = []
         for result_bytes, views_bytes in zip(batch["result"], batch["views"]):
             result: ScanResult = pickle.loads(result_bytes)
-            result.model_id, result.engine = self.model_id, self.kind
-            _maybe_die("score", result.path)
+            result.model_id, result.engine = self.engine.model_id, self.engine.kind
             items.append((result, pickle.loads(views_bytes) if len(views_bytes) else None))
         scored = []
         for result, views, p, attention in batched(items, self.engine, max(1, len(items))):
             if p is not None:
-                apply_prediction(result, views, p, attention, self.decision)
+                result.score(p, attention, views.plan.boxes if views.plan is not None else None, self.decision)
             scored.append(result)
         scored.sort(key=lambda r: r.index)
         return {
@@ -266,55 +221,40 @@ def model_files(weights: str | os.PathLike, engine: str = "auto") -> tuple[str, 
     return tensors.name, {p.name: p.read_bytes() for p in (tensors, config)}
 
 
-def scan_dataset(
-    ds,
-    weights: str | os.PathLike | None = None,
-    *,
-    engine: str = "auto",
-    device: str = "auto",
-    precision: str = "auto",
-    threshold: float | None = None,
-    uncertain: tuple[float, float] | None = None,
-    decision: Decision | None = None,
-    batch_size: int = 8,
-    actors: int | None = None,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    file_timeout: float | None = DEFAULT_FILE_TIMEOUT,
-    min_side: int = DEFAULT_MIN_SIDE,
-    explain: bool = False,
-    watermarks: bool = True,
-):
+def scan_dataset(ds, settings: ScanSettings | None = None, *, decision: Decision | None = None):
     """The scan as a step of a Ray Data pipeline (needs a connected Ray session).
 
     ``ds`` has a ``path`` column (str, or bytes from ``os.fsencode``) and optionally ``index``
     (int) and ``walk_error`` (a reason, or None). Returns a dataset with, per file: ``index``,
     ``path``, ``verdict``, ``p_ai`` (NaN when not scored), ``record`` (the JSON Lines record a
     local scan writes for it), ``device`` and ``result`` (the pickled ScanResult;
-    ``load_result`` turns it back). Rows come in no fixed order. The options mean what
-    ``scan_paths``'s do; ``decision`` (a Decision) overrides ``threshold`` and ``uncertain``.
+    ``load_result`` turns it back). Rows come in no fixed order. ``settings`` as for a local
+    scan (model, device, threshold, batch size, limits, watermarks, ``ray_actors``);
+    ``decision`` overrides its threshold and band.
     """
     extras.require("scan --ray")
     import ray
 
-    weights = checkpoint.resolve_weights(weights, engine)
-    name, files = model_files(weights, engine)
-    config = _config(weights, engine)
-    if decision is None and threshold is not None:
-        decision = Decision(threshold, uncertain)
-    n, use_gpu = plan_actors(device, actors)
-    actor_device = ("cuda" if device == "auto" else device) if use_gpu else "cpu"
+    settings = settings or ScanSettings()
+    weights = checkpoint.resolve_weights(settings.weights, settings.engine)
+    name, files = model_files(weights, settings.engine)
+    config = _config(weights, settings.engine)
+    if decision is None and settings.threshold is not None:
+        decision = Decision(settings.threshold, settings.uncertain)
+    n, use_gpu = plan_actors(settings.device, settings.ray_actors)
+    actor_device = ("cuda" if settings.device == "auto" else settings.device) if use_gpu else "cpu"
+    step = FileStep(config, settings.limits, settings.explain, Watermarks(dwt_dct=settings.watermarks))
     with _quiet():
         prepared = ds.map_batches(
-            _prepare_batch, batch_size=batch_size, batch_format="numpy", num_cpus=1, max_retries=MAX_RETRIES,
-            fn_kwargs=dict(config=config, max_pixels=max_pixels, max_bytes=max_bytes, file_timeout=file_timeout,
-                           min_side=min_side, explain=explain, dwt_dct=watermarks),
+            prepare_batch, batch_size=settings.batch_size, batch_format="numpy", num_cpus=1, max_retries=MAX_RETRIES,
+            fn_kwargs=dict(step=step),
         )
         return prepared.map_batches(
-            _Scorer, batch_size=batch_size, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=n),
+            Scorer, batch_size=settings.batch_size, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=n),
             num_cpus=1, num_gpus=1 if use_gpu else 0, max_task_retries=MAX_RETRIES,
-            fn_constructor_kwargs=dict(model=[ray.put(files)], name=name, engine=engine, device=actor_device, precision=precision,
-                                       threads=None if use_gpu else 1, decision=decision, uncertain=uncertain),
+            fn_constructor_kwargs=dict(model=[ray.put(files)], name=name, engine=settings.engine, device=actor_device,
+                                       precision=settings.precision, threads=None if use_gpu else 1, decision=decision,
+                                       uncertain=settings.uncertain),
         )
 
 
@@ -385,40 +325,34 @@ def local_order(results: Iterable[ScanResult], batch_size: int) -> Iterator[Scan
 # ---------------------------------------------------------------------------- the job
 
 
-class RayScanJob(ScanJob):
-    """A checked scan (``scan_paths``) whose files are scored on Ray; the same outputs."""
+class RayRunner:
+    """A scan job's runner that scores its files on Ray (``scan.job.Runner``); the driver's
+    engine runs on the CPU, only to describe the model."""
 
-    def __init__(self, job: ScanJob, address: str, actors: int | None):
-        self.__dict__.update(job.__dict__)
+    def __init__(self, address: str, actors: int | None = None):
         self.address, self.actors = address, actors
-        engine, device, precision = self._engine_args
-        self._ray_engine = (engine, device, precision)
-        self._engine_args = (engine, "cpu", "auto")  # the driver only describes the model
         self._devices: list[str] = []
         self._owns_ray = False
 
-    def open(self) -> RayScanJob:
-        super().open()
-        self._owns_ray = connect(self.address)
-        return self
+    def engine_place(self, settings: ScanSettings) -> tuple[str, str]:
+        return "cpu", "auto"
 
-    def _scan(self) -> Iterator[ScanResult]:
+    def open(self, settings: ScanSettings, engine: Engine) -> None:
+        self._owns_ray = connect(self.address)
+
+    def results(self, files: list, weights: Path, engine: Engine, settings: ScanSettings, decision: Decision,
+                watermarks: Watermarks) -> Iterator[ScanResult]:
         import ray
 
-        engine, device, precision = self._ray_engine
         context = ray.data.DataContext.get_current()
         saved = (context.enable_progress_bars, context.print_on_execution_start)
         context.enable_progress_bars, context.print_on_execution_start = False, False
         logging.getLogger("ray.data").setLevel(logging.ERROR)
+        settings = dataclasses.replace(settings, weights=weights, ray_actors=self.actors)
         try:
-            scored = scan_dataset(
-                file_dataset(self.files), self.weights, engine=engine, device=device, precision=precision,
-                decision=self.decision, batch_size=self.batch_size, actors=self.actors, max_pixels=self.max_pixels,
-                max_bytes=self.max_bytes, file_timeout=self.file_timeout, min_side=self.min_side,
-                explain=self.outputs.explain, watermarks=self.watermarks.dwt_dct,
-            )
+            scored = scan_dataset(file_dataset(files), settings, decision=decision)
             rows = scored.iter_rows()
-            yield from local_order(self._note_devices(in_walk_order(_reported(rows))), self.batch_size)
+            yield from local_order(self._note_devices(in_walk_order(_reported(rows))), settings.batch_size)
         finally:
             context.enable_progress_bars, context.print_on_execution_start = saved
 
@@ -428,12 +362,10 @@ class RayScanJob(ScanJob):
                 self._devices.append(device)
             yield result
 
-    @property
-    def device(self) -> str:
-        return "; ".join(self._devices) if self._devices else super().device
+    def device(self, engine: Engine) -> str:
+        return "; ".join(self._devices) if self._devices else engine.device
 
     def close(self) -> None:
-        super().close()
         if self._owns_ray:
             import ray
 
@@ -450,7 +382,7 @@ def _reported(rows: Iterable) -> Iterator:
         yield from rows
     except ray.exceptions.RayError as exc:
         cause = _cause(exc)
-        if isinstance(cause, (ScanError, ValueError, OSError)) or type(cause).__name__ in ("EngineError", "CheckpointError"):
+        if isinstance(cause, (GlassError, ValueError, OSError)):
             raise cause from None
         raise ScanError(f"the Ray scan failed: {_one_line(cause)}") from None
 
@@ -464,21 +396,3 @@ def _cause(exc: BaseException) -> BaseException:
             break
         exc = inner
     return exc
-
-
-def ray_scan_paths(paths, *, address: str = "local", actors: int | None = None, **options: Any) -> RayScanJob:
-    """``inference.job.scan_paths(paths, **options)`` with the files scored on Ray: the same
-    checks before any work, the same outputs, results and exit code. ``address``: see
-    ``ADDRESS_HELP``; a process already connected to Ray (its own ``ray.init``) keeps its
-    session. ``actors``: engine actors (default: one per GPU, else one per two CPUs)."""
-    extras.require("scan --ray")
-    _host_port(address)
-    if actors is not None and actors < 1:
-        raise ScanError("--ray-actors must be at least 1")
-    if options.get("trustmark"):
-        raise ScanError("--trustmark does not run on Ray yet: scan without --ray to decode TrustMark")
-    if options.get("decode", "cpu") != "cpu":
-        raise ScanError("--decode gpu does not run on Ray: the Ray scan decodes in its CPU tasks")
-    if options.get("pool", "auto") == "process":
-        raise ScanError("--pool applies to a local scan; on Ray each file is prepared in a Ray task")
-    return RayScanJob(scan_paths(paths, **options), address, actors)

@@ -1,14 +1,15 @@
 """The GPU stage of ``glass scan --decode gpu``: JPEGs decoded and cut into views on the device.
 
 On a GPU machine a scan of camera JPEGs is bound by decoding on the CPU cores long before
-the model is (bench/results/gpu_check-h100-*). With ``decode="device"``:
+the model is (bench/results/gpu_check-h100-*). With ``decode="gpu"``:
 
-1. the CPU workers only read each file, hash it, read its metadata evidence and parse its
-   header (format, size, orientation, pixel limit): ``read_for_device``. A JPEG that the
-   device decoder takes (baseline or progressive, RGB or grey) travels on as its encoded
-   bytes; anything else (PNG, WebP, HEIC, CMYK JPEGs) is prepared on the CPU exactly as
-   before, so every format is still scanned;
-2. ``DeviceBatches`` gathers a batch, hands the encoded JPEGs to
+1. the CPU workers run the per-file step with ``on_device`` (``scan.step.FileStep``): they
+   only read each file, hash it, read its metadata evidence and parse its header (format,
+   size, orientation, pixel limit). A JPEG that the device decoder takes (baseline or
+   progressive, RGB or grey) travels on as its encoded bytes (``EncodedJpeg``); anything
+   else (PNG, WebP, HEIC, CMYK JPEGs) is prepared on the CPU exactly as before, so every
+   format is still scanned;
+2. ``device_batched`` gathers a batch, hands the encoded JPEGs to
    ``torchvision.io.decode_jpeg`` in one call (nvJPEG on CUDA, batched; the bytes sit in
    pinned host memory so the copy runs asynchronously), applies EXIF orientation with tensor
    flips, and builds the views with ``preprocess.device`` (Pillow's arithmetic reproduced on
@@ -25,74 +26,15 @@ the default path exactly.
 
 from __future__ import annotations
 
-import io
-from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 
-from glass_cli.io.damage import jpeg_end
-from glass_cli.io.image import register_formats
 from glass_cli.io.watermark import read_watermarks
-from glass_cli.preprocess.sampling import seed_from_digest
-from glass_cli.preprocess.views import Views
+from glass_cli.scan.step import EncodedJpeg, FileStep, explanation
 
 ORIENTATIONS = {2: "flip-x", 3: "rot180", 4: "flip-y", 5: "transpose", 6: "rot270", 7: "transverse", 8: "rot90"}
 """EXIF orientation -> the transpose Pillow's exif_transpose applies (see io.image)."""
-
-
-@dataclass
-class EncodedJpeg:
-    """A JPEG left for the device to decode: its bytes, EXIF orientation and crop seed."""
-
-    data: bytes
-    orientation: int | None
-    seed: int
-
-
-def _orientation(header: Image.Image) -> int | None:
-    try:
-        return header.getexif().get(0x0112)
-    except Exception:
-        return None
-
-
-def _eligible(data: bytes, max_pixels: int, min_side: int) -> Image.Image | None:
-    """The header of a whole RGB or grey JPEG within the limits, else None."""
-    try:
-        register_formats()
-        header = Image.open(io.BytesIO(data))
-        width, height = header.size
-        if (header.format == "JPEG" and header.mode in ("RGB", "L") and width * height <= max_pixels
-                and min(width, height) >= min_side and jpeg_end(data) is not None):
-            return header
-    except Exception:
-        pass
-    return None
-
-
-def read_for_device(path: Path, config, *, max_pixels: int, max_bytes: int, min_side: int, explain: bool,
-                    watermarks, result) -> tuple[object, Views | EncodedJpeg | None]:
-    """The CPU half of one file for the device path: (result, EncodedJpeg) for a whole JPEG
-    the device decodes, else exactly what the CPU path gives, (result, Views or None).
-
-    Left to the CPU path, which words every failure the same way as without the device:
-    other formats, CMYK JPEGs, JPEGs without an end marker (truncated: a device decoder may
-    pad them silently), pictures above ``max_pixels`` and ones too small to judge."""
-    from glass_cli.inference.scan import guarded, prepare_decoded, read_into
-
-    def step():
-        data = read_into(result, path, max_bytes)
-        header = _eligible(data, max_pixels, min_side)
-        if header is None:
-            return prepare_decoded(result, data, path, config, max_pixels, min_side, explain, watermarks)
-        result.format = "JPEG"
-        orientation = _orientation(header)
-        width, height = header.size
-        result.width, result.height = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
-        return result, EncodedJpeg(data, orientation, seed_from_digest(bytes.fromhex(result.sha256)))
-
-    return guarded(result, step)
 
 
 def orient(pixels, orientation: int | None):
@@ -173,40 +115,35 @@ class DeviceDecoder:
         return [d if isinstance(d, Exception) else orient(d, j.orientation) for d, j in zip(decoded, jpegs)]
 
 
-def finish_on_device(result, pixels, jpeg: EncodedJpeg, config, *, explain: bool, watermarks):
+def finish_on_device(result, pixels, jpeg: EncodedJpeg, step: FileStep):
     """Views of decoded device ``pixels``, and the evidence and pictures the CPU path adds:
     returns (result, (global, crops) tensors, Views with the plan)."""
-    from glass_cli.inference.scan import _explanation
     from glass_cli.preprocess.device import device_views
 
-    g, c, views = device_views(pixels, config, jpeg.seed)
+    g, c, views = device_views(pixels, step.config, jpeg.seed)
     picture = TensorPicture(pixels)
+    watermarks = step.watermarks
     if watermarks.any:
         result.evidence += read_watermarks(picture, dwt_dct=watermarks.dwt_dct)
         if watermarks.trustmark is not None:
             result.evidence += watermarks.trustmark.read(picture.to_pil())
     result.sampling = views.plan.path if views.plan else None
-    if explain:
-        result.explanation = _explanation(picture.to_pil(), views.plan.boxes if views.plan else ())
+    if step.explain:
+        result.explanation = explanation(picture.to_pil(), views.plan.boxes if views.plan else ())
     return result, (g, c), views
 
 
-def host_fallback(result, jpeg: EncodedJpeg, path: str, config, *, max_pixels: int, min_side: int, explain: bool, watermarks):
+def host_fallback(result, jpeg: EncodedJpeg, step: FileStep):
     """A JPEG the device decoder refused, prepared on the CPU: (result, None, views or None)."""
-    from glass_cli.inference.scan import guarded, prepare_decoded
-
-    result, views = guarded(result, lambda: prepare_decoded(result, jpeg.data, Path(path), config, max_pixels, min_side,
-                                                            explain, watermarks))
-    return result, None, views
+    return result, None, step.decode_guarded(result, jpeg.data, Path(result.path))
 
 
-def device_batched(items, engine, batch_size: int, decoder: DeviceDecoder, *, finish, fallback):
+def device_batched(items, engine, batch_size: int, decoder: DeviceDecoder, step: FileStep):
     """``pipeline.batched`` for the device path: (result, payload) in, where payload is an
     EncodedJpeg, host Views or None; yields (result, views, P(AI), attention row).
 
-    ``finish(result, pixels, jpeg)`` builds a decoded file's views on the device and
-    ``fallback(result, jpeg)`` prepares a refused one on the CPU; both return (result,
-    tensors or None, views or None)."""
+    A decoded JPEG gets its views on the device (``finish_on_device``); one the decoder
+    refused is prepared on the CPU by ``step`` (``host_fallback``)."""
     torch = decoder.torch
     pending: list[tuple[object, object]] = []
 
@@ -220,12 +157,12 @@ def device_batched(items, engine, batch_size: int, decoder: DeviceDecoder, *, fi
                 continue
             decoded = pixels[i]
             if isinstance(decoded, Exception):
-                result, tensors, views = fallback(result, payload)
+                result, tensors, views = host_fallback(result, payload, step)
             else:
                 try:
-                    result, tensors, views = finish(result, decoded, payload)
+                    result, tensors, views = finish_on_device(result, decoded, payload, step)
                 except Exception:  # e.g. out of device memory for one huge picture: the CPU path takes it
-                    result, tensors, views = fallback(result, payload)
+                    result, tensors, views = host_fallback(result, payload, step)
             if views is None:
                 yield result, None, None, None
             else:

@@ -46,7 +46,8 @@ class Objective:
 
     def _train(self, trial, params: dict[str, Any], config: TrainConfig) -> float:
         """One trial as a training run: the pruner sees the best score after every epoch."""
-        from glass_cli.training.trainer import Trainer, TrainError
+        from glass_cli.training.errors import TrainError
+        from glass_cli.training.trainer import Trainer
 
         run = Path(config.runs_dir) / config.name
         if run.exists():  # left by an earlier study of the same name whose storage was deleted
@@ -96,8 +97,9 @@ class Objective:
     def _cross_validate(self, trial, params: dict[str, Any], config: TrainConfig) -> float:
         """One trial as a leave-family-out cross-validation: the pruner sees the running mean
         of the fold objectives after each fold."""
-        from glass_cli.evaluation.cv import CvOptions, cv_root, run_cv
-        from glass_cli.training.trainer import TrainError
+        from glass_cli.evaluation.cv.options import CvOptions
+        from glass_cli.evaluation.cv.run import cv_root, run_cv
+        from glass_cli.training.errors import TrainError
 
         root = cv_root(config)
         if root.exists():  # left by an earlier study of the same name whose storage was deleted

@@ -114,7 +114,7 @@ class TuneResult:
 
 def one_line(exc: BaseException) -> str:
     from glass_cli.data.datasets import DataError
-    from glass_cli.training.trainer import TrainError
+    from glass_cli.training.errors import TrainError
 
     text = str(exc) if isinstance(exc, (TrainError, DataError, SpaceError)) else f"{type(exc).__name__}: {exc}"
     text = " ".join(text.split())

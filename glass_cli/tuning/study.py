@@ -56,25 +56,20 @@ from glass_cli.config import RUNTIME_KEYS, SELECT_METRICS, TrainConfig
 from glass_cli.io import atomic
 from glass_cli.tuning.objective import Objective
 from glass_cli.tuning.options import (
-    KEEP_IN_TRIAL_RUN,
     METRIC_NAMES,
-    SAMPLER_SEED,
     TUNE_METRICS,
     TrialRow,
     TuneError,
     TuneOptions,
     TuneResult,
-    describe_params,
     format_value,
     one_line,
 )
 from glass_cli.tuning.space import Space
 
 __all__ = [
-    "KEEP_IN_TRIAL_RUN", "METRIC_NAMES", "SAMPLER_SEED", "TUNE_METRICS", "TrialRow", "TuneError", "TuneOptions",
-    "TuneResult", "describe_params", "one_line", "Objective", "open_study", "run_study", "preflight", "report",
-    "best_table", "summary_line", "queue_retry", "trial_rows", "trials_csv", "best_config", "base_config",
-    "study_identity",
+    "open_study", "run_study", "preflight", "report", "best_table", "summary_line", "queue_retry", "trial_rows",
+    "trials_csv", "best_config", "base_config", "study_identity",
 ]
 
 REDUCTION_FACTOR = 3
@@ -311,7 +306,7 @@ def _redact(url: str) -> str:
 
 def preflight(opts: TuneOptions) -> tuple[Space, TrainConfig, list[str]]:
     """Resolve the space and the base config; check data and backbone once, before the study."""
-    from glass_cli.training.trainer import build_model, read_splits
+    from glass_cli.training.inputs import build_model, read_splits
 
     notes: list[str] = []
     if opts.arch not in ("glass", "baseline"):
@@ -335,7 +330,8 @@ def preflight(opts: TuneOptions) -> tuple[Space, TrainConfig, list[str]]:
     space.check(base)
     if opts.metric == "cv":
         from glass_cli.data.datasets import read_dataset
-        from glass_cli.evaluation.cv import CvError, assign_folds
+        from glass_cli.evaluation.cv.folds import assign_folds
+        from glass_cli.evaluation.cv.options import CvError
 
         if opts.cv_folds < 2:
             raise TuneError(f"--cv-folds must be at least 2, got {opts.cv_folds}")

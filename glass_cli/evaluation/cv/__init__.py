@@ -9,6 +9,9 @@ real groups are each spread over N folds; fold i trains on every image outside f
 groups (the data's own train/val split is ignored) and is scored on its own groups' images.
 A group never straddles two folds, so each score is a score on an unseen source.
 
+    from glass_cli.evaluation.cv.options import CvOptions
+    from glass_cli.evaluation.cv.run import run_cv
+
     result = run_cv(TrainConfig(data="train-v1/manifest.csv", name="lite0", epochs=8), CvOptions(folds=3))
     result.objective            # mean over folds of the AUROC averaged over the real sizes
 
@@ -40,38 +43,3 @@ The package: ``options`` (CvOptions, file names), ``folds`` (who is held out whe
 ``scoring`` (conditions, per-file scores, fold numbers), ``calibration`` (the leave-source-out
 threshold and the calibrated copy of a model, from the fold runs or from a saved cv.json) and ``run`` (run_cv and its results).
 """
-
-from glass_cli.evaluation.cv.calibration import calibrate_checkpoint, calibrate_from_record, calibration, read_record
-from glass_cli.evaluation.cv.folds import (
-    Fold,
-    assign_folds,
-    cap_per_group,
-    family_classes,
-    fold_samples,
-    group_of,
-    write_manifest,
-)
-from glass_cli.evaluation.cv.options import (
-    FIGURE_FILE,
-    FOLD_FILE,
-    FORMAT,
-    GROUP_BY,
-    HELDOUT_SPLIT,
-    OBJECTIVE,
-    PLAN_FILE,
-    RESULT_FILE,
-    SOURCE_MIN_N,
-    TRAIN_SPLIT,
-    CvError,
-    CvOptions,
-)
-from glass_cli.evaluation.cv.run import CvResult, FoldResult, cv_root, default_name, run_cv, write_outputs
-from glass_cli.evaluation.cv.scoring import Condition, conditions, fold_numbers, format_numbers, score_fold, size_keys, spread
-
-__all__ = [
-    "calibrate_checkpoint", "calibrate_from_record", "calibration", "read_record", "Fold", "assign_folds", "cap_per_group", "family_classes", "fold_samples",
-    "group_of", "write_manifest", "FIGURE_FILE", "FOLD_FILE", "FORMAT", "GROUP_BY", "HELDOUT_SPLIT", "OBJECTIVE",
-    "PLAN_FILE", "RESULT_FILE", "SOURCE_MIN_N", "TRAIN_SPLIT", "CvError", "CvOptions", "CvResult", "FoldResult",
-    "cv_root", "default_name", "run_cv", "write_outputs", "Condition", "conditions", "fold_numbers", "format_numbers",
-    "score_fold", "size_keys", "spread",
-]

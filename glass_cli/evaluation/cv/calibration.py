@@ -7,13 +7,11 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from glass_cli.evaluation.cv.folds import FoldResult
 from glass_cli.evaluation.cv.options import SOURCE_MIN_N, CvError, CvOptions
 from glass_cli.evaluation.cv.scoring import conditions, fold_numbers, size_keys, spread
-
-if TYPE_CHECKING:
-    from glass_cli.evaluation.cv.run import CvResult, FoldResult
 
 
 def _size_scores(files: Sequence[dict[str, Any]], sizes: Sequence[str], label: int) -> list[float]:
@@ -74,18 +72,6 @@ def calibration(folds: Sequence[FoldResult], options: CvOptions) -> dict[str, An
     }
 
 
-def calibrate_checkpoint(result: CvResult, weights: str | os.PathLike, out: str | os.PathLike | None = None) -> tuple[Path, dict[str, Any]]:
-    """Save a copy of ``weights`` whose threshold is the cross-validation's leave-source-out
-    threshold (``calibration(...)["threshold"]``), with how it was chosen in the model's
-    ``calibration`` field. ``weights`` should be a model trained by the same recipe on all
-    the data: its architecture must match the folds' models. Returns (path, calibration)."""
-    cal = result.calibration()
-    if not result.complete or cal is None:
-        raise CvError(f"{result.root}: --calibrate needs every fold scored ({len(result.folds)} of {result.options.folds} are)")
-    return _save(cal, sorted({f.model for f in result.folds}), result.options.group_by, result.options.folds,
-                 result.config.data, str(result.root), weights, out)
-
-
 def read_record(path: str | os.PathLike) -> dict[str, Any]:
     """A cross-validation's saved results (its cv.json, or a copy kept elsewhere), checked to
     be one: glass cv's format, and folds to report."""
@@ -103,7 +89,7 @@ def read_record(path: str | os.PathLike) -> dict[str, Any]:
 
 def calibrate_from_record(record: str | os.PathLike, weights: str | os.PathLike, out: str | os.PathLike | None = None,
                           doc: dict[str, Any] | None = None) -> tuple[Path, dict[str, Any]]:
-    """``calibrate_checkpoint`` from a saved cross-validation record (``read_record``) instead
+    """``CvResult.calibrate`` from a saved cross-validation record (``read_record``) instead
     of its fold runs, which a finished cross-validation no longer needs: the record keeps the
     threshold its folds' held-out reals gave. Stricter than from the runs, since the record
     cannot be re-scored: it must be complete, the folds' models must match ``weights``, and
@@ -129,11 +115,14 @@ def calibrate_from_record(record: str | os.PathLike, weights: str | os.PathLike,
             raise CvError(f"{weights}: trained with {k}={trained.get(k)!r}, the cross-validation with {k}={recorded.get(k)!r}; "
                           "calibrate a model of the same recipe")
     models = sorted({str(f.get("model")) for f in doc["folds"]})
-    return _save(cal, models, options.get("group_by", "source"), options.get("folds"), doc.get("data"), str(record), weights, out)
+    return save_threshold(cal, models, options.get("group_by", "source"), options.get("folds"), doc.get("data"), str(record),
+                          weights, out)
 
 
-def _save(cal: dict[str, Any], fold_models: list[str], group_by: str, folds: int | None, data: Any, cv: str,
-          weights: str | os.PathLike, out: str | os.PathLike | None) -> tuple[Path, dict[str, Any]]:
+def save_threshold(cal: dict[str, Any], fold_models: list[str], group_by: str, folds: int | None, data: Any, cv: str,
+                   weights: str | os.PathLike, out: str | os.PathLike | None) -> tuple[Path, dict[str, Any]]:
+    """A copy of ``weights`` with the threshold of calibration ``cal`` and a record of how it
+    was chosen; refused when ``weights`` is not the model the folds trained."""
     from glass_cli.evaluation.evaluate import save_calibrated
     from glass_cli.models import checkpoint
 

@@ -8,12 +8,12 @@ import io
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from glass_cli.data.datasets import CLASS_NAMES, Sample
-from glass_cli.evaluation.cv.options import HELDOUT_SPLIT, TRAIN_SPLIT, CvError
+from glass_cli.evaluation.cv.options import HELDOUT_SPLIT, OBJECTIVE, TRAIN_SPLIT, CvError
 from glass_cli.io import atomic
 
 
@@ -142,3 +142,65 @@ def write_manifest(path: Path, samples: Sequence[Sample]) -> Path:
     for s in samples:
         writer.writerow([s.path, CLASS_NAMES[s.label], s.split, s.generator or "", s.family or "", s.source or ""])
     return atomic.write_text(path, buf.getvalue())
+
+
+@dataclass
+class FoldResult:
+    fold: Fold
+    metrics: dict[str, float | None]
+    """Flat numbers: ``auroc_<condition>``, ``fpr_<condition>`` (reals flagged at the
+    threshold), ``tpr_<condition>`` (fakes flagged) and ``auroc_sizes_mean``."""
+    real_sources: dict[str, dict[str, Any]]
+    """Per held-out real source (or family, with ``group_by="family"``): n and the
+    false-positive rate under every condition."""
+    fake_families: dict[str, dict[str, Any]]
+    """Per held-out fake family: n and the detection rate under every condition."""
+    threshold: float
+    model: str
+    checkpoint: str
+    train: tuple[int, int]
+    """(real, fake) training images."""
+    train_seconds: float
+    score_seconds: float
+    errors: list[dict[str, str]] = field(default_factory=list)
+    files: list[dict[str, Any]] = field(default_factory=list)
+    """Every held-out file's P(AI) under each condition (for analysis)."""
+
+    @property
+    def objective(self) -> float | None:
+        return self.metrics.get(OBJECTIVE)
+
+    def to_dict(self, files: bool = True) -> dict[str, Any]:
+        d = {
+            "fold": self.fold.to_dict(),
+            "metrics": self.metrics,
+            "real_sources": self.real_sources,
+            "fake_families": self.fake_families,
+            "threshold": self.threshold,
+            "model": self.model,
+            "checkpoint": self.checkpoint,
+            "train": {"real": self.train[0], "fake": self.train[1]},
+            "train_seconds": self.train_seconds,
+            "score_seconds": self.score_seconds,
+            "errors": self.errors,
+        }
+        if files:
+            d["files"] = self.files
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FoldResult:
+        return cls(
+            fold=Fold.from_dict(d["fold"]),
+            metrics=d["metrics"],
+            real_sources=d["real_sources"],
+            fake_families=d["fake_families"],
+            threshold=float(d["threshold"]),
+            model=d["model"],
+            checkpoint=d["checkpoint"],
+            train=(int(d["train"]["real"]), int(d["train"]["fake"])),
+            train_seconds=float(d["train_seconds"]),
+            score_seconds=float(d["score_seconds"]),
+            errors=d.get("errors", []),
+            files=d.get("files", []),
+        )

@@ -8,15 +8,15 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from glass_cli import __version__
 from glass_cli.config import TrainConfig, recipe_of
 from glass_cli.data.datasets import Sample, class_counts, read_dataset, select, stratified_slice
-from glass_cli.evaluation.cv.calibration import calibration
-from glass_cli.evaluation.cv.folds import Fold, assign_folds, cap_per_group, fold_samples, write_manifest
+from glass_cli.evaluation.cv.calibration import calibration, save_threshold
+from glass_cli.evaluation.cv.folds import Fold, FoldResult, assign_folds, cap_per_group, fold_samples, write_manifest
 from glass_cli.evaluation.cv.options import (
     FIGURE_FILE,
     FOLD_FILE,
@@ -31,68 +31,6 @@ from glass_cli.evaluation.cv.options import (
 )
 from glass_cli.evaluation.cv.scoring import conditions, fold_numbers, score_fold, size_keys, spread
 from glass_cli.io import atomic
-
-
-@dataclass
-class FoldResult:
-    fold: Fold
-    metrics: dict[str, float | None]
-    """Flat numbers: ``auroc_<condition>``, ``fpr_<condition>`` (reals flagged at the
-    threshold), ``tpr_<condition>`` (fakes flagged) and ``auroc_sizes_mean``."""
-    real_sources: dict[str, dict[str, Any]]
-    """Per held-out real source (or family, with ``group_by="family"``): n and the
-    false-positive rate under every condition."""
-    fake_families: dict[str, dict[str, Any]]
-    """Per held-out fake family: n and the detection rate under every condition."""
-    threshold: float
-    model: str
-    checkpoint: str
-    train: tuple[int, int]
-    """(real, fake) training images."""
-    train_seconds: float
-    score_seconds: float
-    errors: list[dict[str, str]] = field(default_factory=list)
-    files: list[dict[str, Any]] = field(default_factory=list)
-    """Every held-out file's P(AI) under each condition (for analysis)."""
-
-    @property
-    def objective(self) -> float | None:
-        return self.metrics.get(OBJECTIVE)
-
-    def to_dict(self, files: bool = True) -> dict[str, Any]:
-        d = {
-            "fold": self.fold.to_dict(),
-            "metrics": self.metrics,
-            "real_sources": self.real_sources,
-            "fake_families": self.fake_families,
-            "threshold": self.threshold,
-            "model": self.model,
-            "checkpoint": self.checkpoint,
-            "train": {"real": self.train[0], "fake": self.train[1]},
-            "train_seconds": self.train_seconds,
-            "score_seconds": self.score_seconds,
-            "errors": self.errors,
-        }
-        if files:
-            d["files"] = self.files
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> FoldResult:
-        return cls(
-            fold=Fold.from_dict(d["fold"]),
-            metrics=d["metrics"],
-            real_sources=d["real_sources"],
-            fake_families=d["fake_families"],
-            threshold=float(d["threshold"]),
-            model=d["model"],
-            checkpoint=d["checkpoint"],
-            train=(int(d["train"]["real"]), int(d["train"]["fake"])),
-            train_seconds=float(d["train_seconds"]),
-            score_seconds=float(d["score_seconds"]),
-            errors=d.get("errors", []),
-            files=d.get("files", []),
-        )
 
 
 @dataclass
@@ -123,6 +61,17 @@ class CvResult:
 
     def calibration(self) -> dict[str, Any] | None:
         return calibration(self.folds, self.options)
+
+    def calibrate(self, weights: str | os.PathLike, out: str | os.PathLike | None = None) -> tuple[Path, dict[str, Any]]:
+        """Save a copy of ``weights`` whose threshold is this cross-validation's leave-source-out
+        threshold (``calibration()["threshold"]``), with how it was chosen in the model's
+        ``calibration`` field. ``weights`` should be a model trained by the same recipe on all
+        the data: its architecture must match the folds' models. Returns (path, calibration)."""
+        cal = self.calibration()
+        if not self.complete or cal is None:
+            raise CvError(f"{self.root}: --calibrate needs every fold scored ({len(self.folds)} of {self.options.folds} are)")
+        return save_threshold(cal, sorted({f.model for f in self.folds}), self.options.group_by, self.options.folds,
+                              self.config.data, str(self.root), weights, out)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -242,7 +191,8 @@ def _run_fold(
     config: TrainConfig, options: CvOptions, fold: Fold, samples: Sequence[Sample], root: Path, console, say
 ) -> FoldResult:
     """Train (or resume) the fold's run, then score its held-out groups."""
-    from glass_cli.training.trainer import Trainer, run_state
+    from glass_cli.training.state import run_state
+    from glass_cli.training.trainer import Trainer
 
     n = options.folds
     labelled = fold_samples(samples, fold, options.group_by)
