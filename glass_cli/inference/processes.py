@@ -115,6 +115,13 @@ def _worker(conn, shm_name: str, layout: SlotLayout, prepare: Callable, filters:
         shm.close()
 
 
+def _portable_filters() -> list:
+    """The parent's warning filters for the standard warning categories: a filter on a
+    category that some library defines (torch's, say) would make every worker import that
+    library just to read its filters."""
+    return [f for f in warnings.filters if getattr(f[2], "__module__", None) == "builtins"]
+
+
 def _context():
     methods = mp.get_all_start_methods()
     if "forkserver" in methods:
@@ -134,7 +141,7 @@ class _Task:
 class _Worker:
     def __init__(self, ctx, shm_name: str, layout: SlotLayout, prepare: Callable):
         parent, child = ctx.Pipe()
-        self.process = ctx.Process(target=_worker, args=(child, shm_name, layout, prepare, list(warnings.filters)),
+        self.process = ctx.Process(target=_worker, args=(child, shm_name, layout, prepare, _portable_filters()),
                                    name="glass-prepare", daemon=True)
         self.process.start()
         child.close()
