@@ -6,7 +6,7 @@
 Without --weights it builds a random-init model (weights do not change the speed) from
 --global-backbone/--local-backbone/--crops/--crop-size; without --onnx it exports one with
 glass_cli.inference.export; without --folder it writes --images generated JPEGs of --size. Then it runs
-glass_cli.inference.scan.scan over the same files with each engine in turn, alternating, --repeats times
+glass_cli.scan.local.scan over the same files with each engine in turn, alternating, --repeats times
 each after a warm-up pass, and prints the median images/s of the whole scan (decode + views +
 model) and of the model calls alone, with the ONNX/torch ratio. Both engines get the same
 number of threads. cpu/wall near the thread count means the run had the cores to itself.

@@ -12,7 +12,7 @@ Measures, on the same files in the same process:
       the decode path before the shared-buffer change (every JPEG copied into a new RGB
       picture), run by passing shared=False to the same decoder
   (b) model: engine.predict on prepared views, batched
-  (c) scan: the real pipeline (glass_cli.inference.scan.scan), for each engine, pool kind
+  (c) scan: the real pipeline (glass_cli.scan.local.scan), for each engine, pool kind
       (threads, processes), worker count and decode place; "previous" is today's pipeline
       with the previous decode path
   (d) naive: the paper reference's way: full PIL decode, eager torch, batch 1, no

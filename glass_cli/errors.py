@@ -27,6 +27,16 @@ EXIT_INTERRUPTED = 130
 """Interrupted (128 + SIGINT), as shells report it."""
 
 
+def one_line(exc: BaseException, limit: int = 300, *, name: bool = False) -> str:
+    """An exception's message squeezed onto one line of at most ``limit`` characters (ONNX
+    Runtime, the exporter and Ray write essays); ``name``: led by the exception's type, for
+    errors glass did not raise on purpose."""
+    text = " ".join(str(exc).split())
+    if name or not text:
+        text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class GlassError(Exception):
     """An error glass raises on purpose: its message is one line for people, naming the file
     or option at fault; ``exit_code`` is what ``glass`` exits with when it ends a command."""

@@ -168,12 +168,12 @@ def test_run_from_python_selects_the_split_and_calibrates(runner, tiny_data, wei
 
     _, ev = run_json(runner, ["eval", str(tiny_data), "--weights", str(weights), "--split", "val"])
     seen = []
-    run = evaluate.run(tiny_data, weights=weights, split="val", calibrate=True, target_fpr=0.25, calibrated_out=tmp_path / "cal",
-                       on_start=seen.append, on_progress=lambda n: seen.append(-n))
+    settings = evaluate.EvalSettings(weights=weights, split="val", calibrate_fpr=0.25, calibrated_out=tmp_path / "cal")
+    run = evaluate.run(tiny_data, settings, on_start=seen.append, on_progress=lambda n: seen.append(-n))
     assert seen[0] == len(run.records) == ev["overall"]["n"] and seen[1:] == [-1] * len(run.records)
     assert {r.path: r.p_ai for r in run.records} == {f["path"]: f["p_ai"] for f in ev["files"]}
     assert run.calibrated == tmp_path / "cal.safetensors"
     assert checkpoint.read_config(run.calibrated).threshold == run.calibration["threshold"]
     assert run.calibration["split"] == "val" and run.calibration["source"] == str(weights)
     with pytest.raises(evaluate.EvalError, match="no images in split 'nope'"):
-        evaluate.run(tiny_data, weights=weights, split="nope")
+        evaluate.run(tiny_data, evaluate.EvalSettings(weights=weights, split="nope"))

@@ -64,9 +64,11 @@ def eval_command(
 
     out = err if json_out == "-" else Console(highlight=False)
     with reported(debug), progress(err, info=False, elapsed=False) as bar:
-        run = evaluate.run(data, weights=weights, split=split, jpeg=jpeg, downscale=downscale, long_side=long_side, threshold=threshold,
-                           val_fraction=val_fraction, device=device.value, batch_size=batch_size, workers=workers, calibrate=calibrate,
-                           target_fpr=target_fpr, calibrated_out=calibrated_out,
+        settings = evaluate.EvalSettings(
+            weights=weights, split=split, perturbation=evaluate.Perturbation(jpeg=jpeg, downscale=downscale, long_side=long_side),
+            threshold=threshold, val_fraction=val_fraction, device=device.value, batch_size=batch_size, workers=workers,
+            calibrate_fpr=target_fpr if calibrate else None, calibrated_out=calibrated_out)
+        run = evaluate.run(data, settings,
                            on_start=(lambda n: bar.add_task("evaluating", total=n)) if bar else None,
                            on_progress=(lambda n: bar.advance(bar.task_ids[-1], n)) if bar else None)
 

@@ -31,11 +31,9 @@ from glass_cli.inference.engines import ENGINES, PRECISIONS
 from glass_cli.inference.processes import POOLS
 from glass_cli.io.image import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from glass_cli.scan.settings import DEFAULT_FILE_TIMEOUT, DEFAULT_MIN_SIDE
+from glass_cli.tuning.options import TUNE_METRICS
 
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
-TUNE_METRICS: tuple[str, ...] = ("accuracy", "auroc", "cv")
-"""The keys of tuning.study.METRIC_NAMES (a test keeps them equal); study imports optuna,
-which ``glass --help`` should not pay for."""
 
 
 def choices(name: str, values: Sequence[str]) -> type[Enum]:

@@ -1,7 +1,8 @@
 """Score a labelled data set with a checkpoint and summarise how well it separates the classes.
 
-Each file is prepared exactly as ``glass scan`` prepares it: ``imageio.load_image``, then
-``views.build_views`` with the crop seed taken from the SHA-256 of the file's bytes. So an
+Each file is prepared exactly as ``glass scan`` prepares it: ``preprocess.prepare.prepare_file``
+reads and decodes it, then ``views.build_views`` cuts its views with the crop seed taken
+from the SHA-256 of the file's bytes. So an
 image's score here is the score scan gives the same file.
 
 Robustness options perturb each picture the way the world does, and then treat the result
@@ -182,7 +183,7 @@ def threshold_at_fpr(real_scores: Sequence[float], target_fpr: float) -> float:
     return 0.0 if allowed >= len(real) else min(1.0, float(np.nextafter(real[allowed], 2.0)))
 
 
-def calibrate(records: Sequence[Record], target_fpr: float) -> dict:
+def threshold_for(records: Sequence[Record], target_fpr: float) -> dict:
     """The lowest threshold whose false-positive rate on the real images in ``records`` is at
     most ``target_fpr``, with what it achieves there (FPR and TPR on the same images).
 
@@ -197,8 +198,6 @@ def calibrate(records: Sequence[Record], target_fpr: float) -> dict:
     return {"threshold": threshold, "target_fpr": target_fpr, "fpr": fpr, "tpr": tpr,
             "real": len(real), "fake": len(fake)}
 
-
-_calibrate = calibrate  # run() takes a flag of the same name
 
 
 def calibrated_path(weights: str | os.PathLike) -> Path:
@@ -237,52 +236,64 @@ class Evaluation:
     """Where the calibrated copy was written."""
 
 
+@dataclass(frozen=True)
+class EvalSettings:
+    """What ``run`` is told, checked on construction."""
+
+    weights: str | os.PathLike | None = None
+    """A checkpoint; None: the shipped model."""
+    split: str | None = None
+    """Keep only this split; None: every image."""
+    perturbation: Perturbation = field(default_factory=Perturbation)
+    threshold: float | None = None
+    """Summarise at this threshold; None: the model's own."""
+    val_fraction: float = 0.2
+    """The hold-out of data without a split column (scan's deterministic one, as in training)."""
+    device: str = "auto"
+    batch_size: int = 8
+    workers: int = 2
+    calibrate_fpr: float | None = None
+    """Save a copy of the model whose threshold flags this share of these reals; None: no copy."""
+    calibrated_out: str | os.PathLike | None = None
+    """Where that copy goes; None: beside the weights (``calibrated_path``)."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.val_fraction < 1.0:
+            raise EvalError(f"--val-fraction must lie in (0, 1), got {self.val_fraction}")
+
+
 def run(
     data: str | os.PathLike,
+    settings: EvalSettings | None = None,
     *,
-    weights: str | os.PathLike | None = None,
-    split: str | None = None,
-    jpeg: int | None = None,
-    downscale: float | None = None,
-    long_side: int | None = None,
-    threshold: float | None = None,
-    val_fraction: float = 0.2,
-    device: str = "auto",
-    batch_size: int = 8,
-    workers: int = 2,
-    calibrate: bool = False,
-    target_fpr: float = 0.05,
-    calibrated_out: str | os.PathLike | None = None,
     on_start: Callable[[int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> Evaluation:
-    """glass eval from Python: read the labelled ``data``, keep ``split`` (data without a
-    split get scan's deterministic ``val_fraction`` hold-out, as in training), score every
-    image with ``weights`` (default: the shipped model) as scan would, summarise at
-    ``threshold`` (default: the model's) and, with ``calibrate``, save a copy whose threshold
-    keeps the false-positive rate on these reals at ``target_fpr``. ``on_start(total)`` and
-    ``on_progress(n)`` report progress. Errors: EvalError, DataError, CheckpointError,
-    EngineError, BackboneError, one line each."""
+    """glass eval from Python: read the labelled ``data``, keep the settings' split, score
+    every image as scan would, summarise at the threshold and, with ``calibrate_fpr``, save
+    a copy whose threshold keeps the false-positive rate on these reals there.
+    ``on_start(total)`` and ``on_progress(n)`` report progress. Errors: EvalError,
+    DataError, CheckpointError, EngineError, BackboneError, one line each."""
     from glass_cli.inference.engines import TorchEngine
     from glass_cli.models import checkpoint
 
-    if not 0.0 < val_fraction < 1.0:
-        raise EvalError(f"--val-fraction must lie in (0, 1), got {val_fraction}")
-    perturb = Perturbation(jpeg=jpeg, downscale=downscale, long_side=long_side)
-    samples = assign_split(read_dataset(data), val_fraction)
+    s = settings or EvalSettings()
+    split, threshold, perturb = s.split, s.threshold, s.perturbation
+    samples = assign_split(read_dataset(data), s.val_fraction)
     chosen = select(samples, split)
     if not chosen:
         found = sorted({s.split for s in samples if s.split})
         raise EvalError(f"{data}: no images in split {split!r} (splits: {', '.join(found) or 'none'})")
-    weights = checkpoint.resolve_weights(weights, "torch")
-    engine = TorchEngine.from_checkpoint(weights, device=device)
+    weights = checkpoint.resolve_weights(s.weights, "torch")
+    engine = TorchEngine.from_checkpoint(weights, device=s.device)
     result = Evaluation(str(data), split, weights, perturb, engine.config.threshold if threshold is None else threshold, engine)
     if on_start is not None:
         on_start(len(chosen))
-    result.records = predict(chosen, engine, perturb=perturb, batch_size=batch_size, workers=workers, on_progress=on_progress)
+    result.records = predict(chosen, engine, perturb=perturb, batch_size=s.batch_size, workers=s.workers,
+                             on_progress=on_progress)
     result.summary = summarize(result.records, result.threshold)
-    if calibrate:
-        result.calibration = _calibrate(result.records, target_fpr)
+    if s.calibrate_fpr is not None:
+        result.calibration = threshold_for(result.records, s.calibrate_fpr)
         result.calibration.update(data=str(data), split=split, perturbation=perturb.describe(), source=str(weights))
-        result.calibrated = save_calibrated(engine.model, engine.config, result.calibration, weights, calibrated_out)
+        result.calibrated = save_calibrated(engine.model, engine.config, result.calibration, weights, s.calibrated_out)
     return result

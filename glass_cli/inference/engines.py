@@ -25,7 +25,7 @@ from typing import Protocol
 import numpy as np
 
 from glass_cli.config import ModelConfig
-from glass_cli.errors import GlassError
+from glass_cli.errors import GlassError, one_line
 from glass_cli.io import digest
 
 
@@ -258,7 +258,7 @@ class OnnxEngine:
         try:
             self.session = ort.InferenceSession(str(self.path), options, providers=providers)
         except Exception as exc:
-            raise EngineError(f"{self.path}: not a readable ONNX model ({onnxfile.one_line(exc)})") from None
+            raise EngineError(f"{self.path}: not a readable ONNX model ({one_line(exc)})") from None
 
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         self.weights_sha256 = digest.file_sha256(self.path)

@@ -31,9 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from glass_cli.config import ModelConfig
-from glass_cli.errors import EXIT_PARITY, GlassError
+from glass_cli.errors import EXIT_PARITY, GlassError, one_line
 from glass_cli.inference import onnxfile
-from glass_cli.inference.onnxfile import one_line
 from glass_cli.io import atomic, digest
 
 DEFAULT_OPSET = 18

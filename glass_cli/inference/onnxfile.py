@@ -23,7 +23,7 @@ from pathlib import Path
 
 from glass_cli import __version__
 from glass_cli.config import ModelConfig
-from glass_cli.errors import GlassError
+from glass_cli.errors import GlassError, one_line
 from glass_cli.io import digest
 
 FORMAT = "glass-onnx/1"
@@ -146,9 +146,3 @@ def describe_file(path: str | os.PathLike, meta: dict[str, str] | None = None, s
         "format": "onnx",
         "precision": meta.get(META_PRECISION, "fp32"),
     }
-
-
-def one_line(exc: BaseException, limit: int = 300) -> str:
-    """An exception's message squeezed onto one line (ORT and the exporter write essays)."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from glass_cli import extras
-from glass_cli.errors import GlassError, ScanError
+from glass_cli.errors import GlassError, ScanError, one_line
 from glass_cli.inference.engines import Engine, Prediction, engine_kind, open_engine
 from glass_cli.inference.pipeline import batched, ordered_map
 from glass_cli.io.walk import WalkError
@@ -89,9 +89,9 @@ def connect(address: str, **init_kwargs: Any) -> bool:
             ray.init(address=address, **kwargs)
     except ConnectionError as exc:
         hint = "; start one with `ray start --head`, or use --ray local" if address == "auto" else ""
-        raise ScanError(f"--ray {address}: no Ray cluster found ({_one_line(exc)}){hint}") from None
+        raise ScanError(f"--ray {address}: no Ray cluster found ({one_line(exc)}){hint}") from None
     except Exception as exc:
-        raise ScanError(f"--ray {address}: cannot start or join Ray ({_one_line(exc)})") from None
+        raise ScanError(f"--ray {address}: cannot start or join Ray ({one_line(exc)})") from None
     return True
 
 
@@ -106,11 +106,6 @@ def _quiet():
             RayDeprecationWarning = DeprecationWarning
         warnings.simplefilter("ignore", RayDeprecationWarning)
         yield
-
-
-def _one_line(exc: BaseException, limit: int = 300) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def plan_actors(device: str, actors: int | None) -> tuple[int, bool]:
@@ -384,7 +379,7 @@ def _reported(rows: Iterable) -> Iterator:
         cause = _cause(exc)
         if isinstance(cause, (GlassError, ValueError, OSError)):
             raise cause from None
-        raise ScanError(f"the Ray scan failed: {_one_line(cause)}") from None
+        raise ScanError(f"the Ray scan failed: {one_line(cause)}") from None
 
 
 def _cause(exc: BaseException) -> BaseException:

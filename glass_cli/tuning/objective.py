@@ -13,7 +13,7 @@ from typing import Any
 import optuna
 
 from glass_cli.config import TrainConfig
-from glass_cli.tuning.options import KEEP_IN_TRIAL_RUN, METRIC_NAMES, TuneOptions, describe_params, one_line
+from glass_cli.tuning.options import KEEP_IN_TRIAL_RUN, METRIC_NAMES, TuneOptions, describe_params, trial_error
 from glass_cli.tuning.space import Space
 
 
@@ -90,7 +90,7 @@ class Objective:
             trial.set_user_attr("fail_reason", "interrupted")
         elif isinstance(exc, Exception):
             self.outcome = "failed"
-            reason = one_line(exc)
+            reason = trial_error(exc)
             trial.set_user_attr("fail_reason", reason)
             self._say(f"trial {trial.number}: failed: {reason}")
 

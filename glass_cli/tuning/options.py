@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from glass_cli.errors import GlassError
-from glass_cli.tuning.space import Space, SpaceError
+from glass_cli.errors import GlassError, one_line
+from glass_cli.tuning.space import Space
 
 SAMPLER_SEED = 606
 TUNE_METRICS = ("accuracy", "auroc", "cv")
@@ -112,13 +112,9 @@ class TuneResult:
         return sum(r.state == state for r in self.rows)
 
 
-def one_line(exc: BaseException) -> str:
-    from glass_cli.data.datasets import DataError
-    from glass_cli.training.errors import TrainError
-
-    text = str(exc) if isinstance(exc, (TrainError, DataError, SpaceError)) else f"{type(exc).__name__}: {exc}"
-    text = " ".join(text.split())
-    return text if len(text) <= 300 else text[:297] + "..."
+def trial_error(exc: BaseException) -> str:
+    """Why a trial failed, on one line: glass's own message, or the exception's type and text."""
+    return one_line(exc, name=not isinstance(exc, GlassError))
 
 
 def format_value(value: Any) -> str:

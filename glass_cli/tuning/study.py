@@ -63,7 +63,7 @@ from glass_cli.tuning.options import (
     TuneOptions,
     TuneResult,
     format_value,
-    one_line,
+    trial_error,
 )
 from glass_cli.tuning.space import Space
 
@@ -263,7 +263,7 @@ def open_study(opts: TuneOptions, identity: dict[str, Any], on_retry: Callable[[
             # Workers started together race to create the tables ("table ... already
             # exists"); a database server may be briefly unreachable. Try again shortly.
             if attempt + 1 == OPEN_ATTEMPTS:
-                raise TuneError(f"{_redact(url)}: cannot open the study storage ({one_line(exc)})") from None
+                raise TuneError(f"{_redact(url)}: cannot open the study storage ({trial_error(exc)})") from None
             time.sleep(0.5 + attempt)
         except ImportError as exc:  # optuna re-raises the driver's ModuleNotFoundError as an ImportError
             if url.startswith("postgresql"):
@@ -271,9 +271,9 @@ def open_study(opts: TuneOptions, identity: dict[str, Any], on_retry: Callable[[
 
                 module = getattr(exc.__cause__, "name", None) or exc.name or "psycopg"
                 raise TuneError(f"{_redact(url)}: {extras.missing_message('postgres', [module])}") from None
-            raise TuneError(f"{_redact(url)}: cannot open the study storage ({one_line(exc)})") from None
+            raise TuneError(f"{_redact(url)}: cannot open the study storage ({trial_error(exc)})") from None
         except Exception as exc:  # a bad URL, a missing database driver
-            raise TuneError(f"{_redact(url)}: cannot open the study storage ({one_line(exc)})") from None
+            raise TuneError(f"{_redact(url)}: cannot open the study storage ({trial_error(exc)})") from None
     if study.direction != optuna.study.StudyDirection.MAXIMIZE:
         raise TuneError(f"study {opts.study_name} in {_redact(url)} minimises; glass tune maximises (use another --study)")
     saved = study.user_attrs.get(STUDY_ATTR)
@@ -517,7 +517,7 @@ def report(study, opts: TuneOptions, base: TrainConfig) -> TuneResult:
                 if issubclass(w.category, UserWarning):
                     result.notes.append(f"importance plot: {' '.join(str(w.message).split())}")
         except (RuntimeError, ValueError) as exc:
-            result.notes.append(f"importance plot skipped: {one_line(exc)}")
+            result.notes.append(f"importance plot skipped: {trial_error(exc)}")
     return result
 
 
