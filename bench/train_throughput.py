@@ -9,7 +9,8 @@ over synthetic views, so decoding and augmentation are left out.
 With several precisions each model is timed in each, alternating, and the table gives each
 one's ratio to the first: bf16 is autocast to bfloat16, as the trainer's --amp on CUDA. On
 the CPU the trainer runs fp32 only; bf16 there is measured to see whether it would pay
-(bench/results/train-precision-cpu-2026-12-01.txt: it does not, on this project's CPU).
+(bench/results/train-precision-cpu-2026-12-01.txt and -2026-12-06.txt: not for GLASS on this
+project's CPU; the baseline gains 2x only at batch 32, where its fp32 step is itself slow).
 
 Numbers are printed, never asserted. Run on an otherwise idle machine: other processes on
 the same cores change them a lot.
@@ -25,8 +26,10 @@ import time
 
 
 def measure(backbone: str, k: int | None, batch: int, size: int, steps: int, warmup: int, device: str,
-            precision: str = "auto") -> tuple[float, float]:
-    """(images/s, seconds per step), median over ``steps`` timed steps."""
+            precision: str = "auto") -> tuple[float, float, float]:
+    """(images/s, seconds per step, CPU seconds of this process per step), medians over
+    ``steps`` timed steps. CPU/wall near the thread count means the cores were this
+    process's; well below it, something else was running on them."""
     import torch
 
     from glass_cli.models import new_model
@@ -44,9 +47,9 @@ def measure(backbone: str, k: int | None, batch: int, size: int, steps: int, war
     if precision == "auto":
         precision = "bf16" if kind == "cuda" else "fp32"
     autocast = torch.autocast(kind, dtype=torch.bfloat16) if precision == "bf16" else None
-    times = []
+    times, cpu = [], []
     for i in range(warmup + steps):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         if autocast is not None:
             with autocast:
                 logits, _ = model(g, c)
@@ -60,10 +63,11 @@ def measure(backbone: str, k: int | None, batch: int, size: int, steps: int, war
             torch.cuda.synchronize()
         if i >= warmup:
             times.append(time.perf_counter() - start)
+            cpu.append(time.process_time() - start_cpu)
     step = statistics.median(times)
     del model, opt
     gc.collect()
-    return batch / step, step
+    return batch / step, step, statistics.median(cpu)
 
 
 def main() -> None:
@@ -88,18 +92,23 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     where = torch.cuda.get_device_name() if device.startswith("cuda") else f"cpu, {torch.get_num_threads()} threads, {os.cpu_count()} cores"
     print(f"device: {where}; batch {args.batch_size}, S={args.crop_size}, median of {args.steps} steps after {args.warmup} warm-up")
-    print(f"{'backbone':<28} {'model':<10} {'precision':<9} {'img/s':>8} {'s/step':>8} {'ratio':>6}")
+    print(f"{'backbone':<28} {'model':<10} {'precision':<9} {'img/s':>8} {'s/step':>8} {'ms/img':>7} {'ratio':>6} {'cpu/wall':>8}")
     for name in args.backbones:
         for k in [None, *args.ks]:
             runs: dict[str, list[float]] = {p: [] for p in args.precision}
+            cpus: dict[str, list[float]] = {p: [] for p in args.precision}
             for _ in range(args.rounds if len(args.precision) > 1 else 1):
                 for precision in args.precision:
-                    runs[precision].append(measure(name, k, args.batch_size, args.crop_size, args.steps, args.warmup, device, precision)[1])
+                    _, step, cpu = measure(name, k, args.batch_size, args.crop_size, args.steps, args.warmup, device, precision)
+                    runs[precision].append(step)
+                    cpus[precision].append(cpu)
             label = "baseline" if k is None else f"GLASS K={k}"
             first = statistics.median(runs[args.precision[0]])
             for precision, steps in runs.items():
                 step = statistics.median(steps)
-                print(f"{name:<28} {label:<10} {precision:<9} {args.batch_size / step:>8.2f} {step:>8.3f} {first / step:>6.2f}", flush=True)
+                ratio = statistics.median(cpus[precision]) / step
+                print(f"{name:<28} {label:<10} {precision:<9} {args.batch_size / step:>8.2f} {step:>8.3f} "
+                      f"{1000 * step / args.batch_size:>7.1f} {first / step:>6.2f} {ratio:>8.2f}", flush=True)
 
 
 if __name__ == "__main__":
