@@ -339,9 +339,9 @@ def test_cli_choices_come_from_the_library():
     from glass_cli import config
     from glass_cli import errors as library_errors
     from glass_cli.cli import options
-    from glass_cli.evaluation import cv
+    from glass_cli.evaluation.cv import options as cv
     from glass_cli.inference import engines
-    from glass_cli.tuning import study
+    from glass_cli.tuning import options as study
 
     assert [m.value for m in options.Balance] == list(config.BALANCE_MODES)
     assert [m.value for m in options.Reencode] == list(config.REENCODE_MODES)
