@@ -71,6 +71,8 @@ class ScanResult:
     width: int | None = None
     height: int | None = None
     bytes: int | None = None
+    mtime_ns: int | None = None
+    """The file's modification time when it was read (``os.stat().st_mtime_ns``)."""
     sha256: str | None = None
     format: str | None = None
     sampling: str | None = None
@@ -84,6 +86,10 @@ class ScanResult:
     index: int = -1
     """Position of the file in the walk order."""
     explanation: Explanation | None = None
+    cached: bool = False
+    """Answered from a result cache (``scan.cache``) rather than scored now; not serialised."""
+    resumed: bool = False
+    """Taken from the records of an earlier run of the scan (``scan.resume``); not serialised."""
 
     @property
     def flagged(self) -> bool:
@@ -96,6 +102,11 @@ class ScanResult:
 
     def top_crops(self, n: int = 2) -> list[CropScore]:
         return self.ranked_crops()[:n]
+
+    def decide(self, decision: Decision) -> None:
+        """The verdict of a P(AI) already on the result (a cached answer), by ``decision``."""
+        if self.p_ai is not None:
+            self.threshold, self.verdict = decision.threshold, decision.verdict(self.p_ai)
 
     def score(self, p_ai: float, attention, boxes, decision: Decision) -> None:
         """Put the engine's output on the result: P(AI), threshold, verdict and, for GLASS, the

@@ -183,3 +183,23 @@ def test_the_plain_install_imports_no_ray():
     code = "import sys, glass_cli.cli, glass_cli.scan.job; print('ray' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.stdout.strip() == "False", proc.stderr
+
+
+@pytest.mark.slow
+def test_a_killed_ray_scan_resumes_to_the_records_of_a_local_scan(ray_cluster, tiny_onnx, tmp_path):
+    from .test_resume_cache import killed_after, records
+
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    for i in range(60):
+        noise_image(64 + i, 90, seed=200 + i).save(folder / f"p{i:02d}.jpg", quality=90)
+    local_jsonl = tmp_path / "local.jsonl"
+    assert scan(folder, "--weights", tiny_onnx, "--batch-size", "3", "--jsonl", local_jsonl).exit_code == 1
+    glass = shutil.which("glass", path=os.path.dirname(sys.executable))
+    jsonl = tmp_path / "ray.jsonl"
+    args = [glass, "scan", str(folder), "--weights", str(tiny_onnx), "--batch-size", "3", "--min-side", "32",
+            "--jsonl", str(jsonl), "--ray", ray_cluster]
+    assert killed_after(args, jsonl, 15, timeout=240)
+    done = subprocess.run([*args, "--resume"], capture_output=True, text=True, timeout=240)
+    assert done.returncode == 1, done.stderr
+    assert records(jsonl) == records(local_jsonl)

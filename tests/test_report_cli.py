@@ -24,7 +24,7 @@ from .test_scan_cli import scan, tree_state
 
 A1111 = "portrait of a sailor\nSteps: 30, Sampler: Euler a, CFG scale: 6, Seed: 42, Size: 768x768"
 RECORD_KEYS = {
-    "path", "verdict", "p_ai", "threshold", "model_id", "engine", "width", "height", "bytes", "sha256", "format",
+    "path", "verdict", "p_ai", "threshold", "model_id", "engine", "width", "height", "bytes", "mtime_ns", "sha256", "format",
     "sampling", "crops", "evidence", "evidence_declares_ai", "error",
 }
 

@@ -96,6 +96,12 @@ def scan(
     watermarks: Annotated[
         bool, typer.Option("--watermarks/--no-watermarks", help="Read the invisible watermarks that Stable Diffusion and SDXL pipelines embed (evidence beside P(AI)).")
     ] = True,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Carry on a stopped scan: keep the records already in --jsonl FILE (same path, size and modification time), scan the rest, and report the whole scan.")
+    ] = False,
+    cache: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="A result cache (SQLite): files whose bytes were scanned before with this model and these limits are answered from it without decoding or scoring.")
+    ] = None,
     trustmark: Annotated[
         bool, typer.Option("--trustmark", help="Also decode Adobe TrustMark watermarks: needs pip install 'glass-cli[trustmark]'; its models are fetched from Adobe on first use.")
     ] = False,
@@ -121,13 +127,18 @@ def scan(
             limits=Limits(max_pixels=max_pixels, max_bytes=max_bytes, file_timeout=file_timeout or None, min_side=min_side),
             watermarks=watermarks, trustmark=trustmark,
             outputs=OutputOptions(json=json_out, jsonl=jsonl_out, csv=csv_out, save_crops=save_crops, report=report_html),
-            ray=ray_address, ray_actors=ray_actors)
+            ray=ray_address, ray_actors=ray_actors, resume=resume, cache=cache)
         job = scan_paths(paths, settings)
-        with job.open(), progress(err, info=False, elapsed=False) as bar:
-            task = bar.add_task("scanning", total=len(job.files)) if bar else None
-            for _ in job:
-                if bar:
-                    bar.advance(task)
+        with job.open():
+            if resume:
+                err.print(f"resumed: {len(job.resumed)} files already scanned in {Path(jsonl_out).name}, "
+                          f"{len(job.todo)} to scan", markup=False, soft_wrap=True)
+            with progress(err, info=False, elapsed=False) as bar:
+                label = f"scanning ({len(job.resumed)} skipped)" if resume else "scanning"
+                task = bar.add_task(label, total=len(job.files), completed=len(job.resumed)) if bar else None
+                for result in job:
+                    if bar and not result.resumed:
+                        bar.advance(task)
 
     roots = [str(p) for p in job.paths]
     for table in (tables.results_table(job.results, show_all=show_all, roots=roots, width=out.width),
@@ -135,6 +146,8 @@ def scan(
         if table is not None:
             out.print(table)
     out.print(records.summary_line(job.results, job.decision.threshold), markup=False)
+    if cache is not None:
+        err.print(f"cache: {job.cache_hits} of {len(job.todo)} files answered from {cache.name}", markup=False, style="dim")
     sep = ", " if out.width >= tables.WIDE else "\n"
     out.print(f"model: {job.engine.config.describe()} ({job.model['id']}){sep}device: {job.device}", markup=False, style="dim", soft_wrap=True)
     raise typer.Exit(job.exit_code)

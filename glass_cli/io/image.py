@@ -223,8 +223,14 @@ def _open_readonly(path: str | os.PathLike) -> int:
 
 
 def read_bytes(path: str | os.PathLike, *, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
-    """Read a regular file's bytes, at most ``max_bytes``; every failure is a LoadError with a
-    plain reason.
+    """A regular file's bytes, at most ``max_bytes`` (``read_file`` without the time)."""
+    return read_file(path, max_bytes=max_bytes)[0]
+
+
+def read_file(path: str | os.PathLike, *, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[bytes, int]:
+    """Read a regular file's bytes, at most ``max_bytes``; returns (bytes, modification time
+    in ns, from the descriptor the bytes were read through). Every failure is a LoadError
+    with a plain reason.
 
     Only regular files are read. Pipes, sockets and devices (directly or behind a symlink)
     are refused from their stat, before any open(), and the opened descriptor is checked
@@ -270,7 +276,7 @@ def read_bytes(path: str | os.PathLike, *, max_bytes: int = DEFAULT_MAX_BYTES) -
         raise LoadError(p, f"grew past the read limit of {_size_text(max_bytes)} while being read (raise it with --max-bytes)")
     if not total:
         raise LoadError(p, "empty file (0 bytes)")
-    return b"".join(chunks)
+    return b"".join(chunks), info.st_mtime_ns
 
 
 def decode_image(

@@ -7,12 +7,14 @@ One record layout (``record``) serves every format; the README documents it.
 from __future__ import annotations
 
 import csv
+import io
 import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from glass_cli import __version__
 from glass_cli.errors import EXIT_CLEAN, EXIT_FLAGGED, EXIT_UNREADABLE
@@ -80,6 +82,7 @@ def record(result: ScanResult) -> dict[str, Any]:
         "width": result.width,
         "height": result.height,
         "bytes": result.bytes,
+        "mtime_ns": result.mtime_ns,
         "sha256": result.sha256,
         "format": result.format,
         "sampling": result.sampling,
@@ -119,7 +122,7 @@ def write_json(document: dict[str, Any], dest: str) -> None:
 
 
 CSV_COLUMNS = [
-    "path", "verdict", "p_ai", "threshold", "model_id", "engine", "width", "height", "bytes", "sha256", "format",
+    "path", "verdict", "p_ai", "threshold", "model_id", "engine", "width", "height", "bytes", "mtime_ns", "sha256", "format",
     "sampling", "top_crop_box", "top_crop_weight", "crops", "evidence", "evidence_declares_ai", "error",
 ]
 
@@ -144,31 +147,50 @@ def _csv_cell(value: Any) -> Any:
 
 
 class RecordStream:
-    """Writes one record per file as results arrive (JSON Lines or CSV), flushed each time,
-    so a killed scan keeps every record it finished. '-' streams to stdout."""
+    """Writes one record per file as results arrive (JSON Lines or CSV). Each record goes to
+    the file in one ``write`` of the whole line, so a record on disk is whole or absent
+    whatever moment the process is killed (``scan.resume`` relies on it). '-' streams to
+    stdout. ``append``: add to an existing file (a resumed scan) instead of starting it."""
 
-    def __init__(self, dest: str, fmt: str):
+    def __init__(self, dest: str, fmt: str, *, append: bool = False):
         if fmt not in ("jsonl", "csv"):
             raise ValueError(f"unknown record format {fmt!r}")
         self.fmt = fmt
         self._own = dest != "-"
+        self._fd: int | None = None
         if self._own:
             Path(dest).parent.mkdir(parents=True, exist_ok=True)
-        self._file: TextIO = open(dest, "w", encoding="utf-8", newline="") if self._own else sys.stdout
-        self._csv = csv.DictWriter(self._file, fieldnames=CSV_COLUMNS) if fmt == "csv" else None
-        if self._csv:
-            self._csv.writeheader()
+            flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC) | getattr(os, "O_CLOEXEC", 0)
+            self._fd = os.open(dest, flags, 0o666)
+        if fmt == "csv" and not append:
+            self._put(self._csv_line(None))
+
+    @staticmethod
+    def _csv_line(result: ScanResult | None) -> str:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS)
+        if result is None:
+            writer.writeheader()
+        else:
+            writer.writerow(csv_row(result))
+        return buffer.getvalue()
+
+    def _put(self, text: str) -> None:
+        if self._fd is None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            return
+        data = text.encode("utf-8")
+        while data:  # one write for a whole record; the loop only covers a short write
+            data = data[os.write(self._fd, data):]
 
     def write(self, result: ScanResult) -> None:
-        if self._csv:
-            self._csv.writerow(csv_row(result))
-        else:
-            self._file.write(json.dumps(record(result)) + "\n")
-        self._file.flush()
+        self._put(self._csv_line(result) if self.fmt == "csv" else json.dumps(record(result)) + "\n")
 
     def close(self) -> None:
-        if self._own:
-            self._file.close()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def __enter__(self) -> RecordStream:
         return self

@@ -52,6 +52,9 @@ class ScanContext:
     model: dict[str, Any]
     """The model summary (``inference.engines.describe_model``)."""
     decision: Decision
+    resume: bool = False
+    """A resumed scan: results taken from its JSON Lines records come first, marked
+    ``resumed``; that file keeps them and gets only the new ones."""
 
     @property
     def crop_size(self) -> int | None:
@@ -109,16 +112,20 @@ class JsonSink(Sink):
 
 
 class _StreamSink(Sink):
-    """One record per file, flushed as it is written (``records.RecordStream``)."""
+    """One record per file, written whole as it arrives (``records.RecordStream``)."""
 
     stdout = True
+    journal = False
+    """Whether this is the file a resumed scan resumes from (it has the earlier records)."""
     _stream: records.RecordStream | None = None
 
     def open(self) -> None:
-        self._stream = records.RecordStream(self.dest, self.option)
+        self._appending = self.journal and self.context.resume
+        self._stream = records.RecordStream(self.dest, self.option, append=self._appending)
 
     def add(self, result: ScanResult) -> None:
-        self._stream.write(result)
+        if not (self._appending and result.resumed):
+            self._stream.write(result)
 
     def close(self) -> None:
         if self._stream is not None:
@@ -127,7 +134,7 @@ class _StreamSink(Sink):
 
 
 class JsonlSink(_StreamSink):
-    option = "jsonl"
+    option, journal = "jsonl", True
 
 
 class CsvSink(_StreamSink):

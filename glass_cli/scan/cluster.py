@@ -53,6 +53,7 @@ from glass_cli.models import checkpoint
 from glass_cli.outputs import records
 from glass_cli.preprocess.views import Views
 from glass_cli.results import VERDICT_ERROR, Decision, ScanResult
+from glass_cli.scan.cache import CacheKey, ResultCache
 from glass_cli.scan.settings import ScanSettings, ray_target
 from glass_cli.scan.step import FileStep, Watermarks, too_slow_reason
 
@@ -193,6 +194,8 @@ class Scorer:
         for result, views, p, attention in batched(items, self.engine, max(1, len(items))):
             if p is not None:
                 result.score(p, attention, views.plan.boxes if views.plan is not None else None, self.decision)
+            elif result.cached:
+                result.decide(self.decision)
             scored.append(result)
         scored.sort(key=lambda r: r.index)
         return {
@@ -238,7 +241,13 @@ def scan_dataset(ds, settings: ScanSettings | None = None, *, decision: Decision
         decision = Decision(settings.threshold, settings.uncertain)
     n, use_gpu = plan_actors(settings.device, settings.ray_actors)
     actor_device = ("cuda" if settings.device == "auto" else settings.device) if use_gpu else "cpu"
-    step = FileStep(config, settings.limits, settings.explain, Watermarks(dwt_dct=settings.watermarks))
+    cache = key = None
+    if settings.cache is not None:
+        from glass_cli.inference.engines import describe_model
+
+        cache, key = ResultCache(settings.cache), CacheKey.of(settings, describe_model(weights)["id"])
+    step = FileStep(config, settings.limits, settings.explain, Watermarks(dwt_dct=settings.watermarks), cache=cache,
+                    cache_key=key)
     with _quiet():
         prepared = ds.map_batches(
             prepare_batch, batch_size=settings.batch_size, batch_format="numpy", num_cpus=1, max_retries=MAX_RETRIES,
@@ -336,7 +345,7 @@ class RayRunner:
         self._owns_ray = connect(self.address)
 
     def results(self, files: list, weights: Path, engine: Engine, settings: ScanSettings, decision: Decision,
-                watermarks: Watermarks) -> Iterator[ScanResult]:
+                watermarks: Watermarks, cache: ResultCache | None) -> Iterator[ScanResult]:
         import ray
 
         context = ray.data.DataContext.get_current()

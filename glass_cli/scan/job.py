@@ -19,6 +19,11 @@ Where the files are scored is the job's ``runner``: ``LocalRunner`` (this machin
 pools, ``scan.local``) or ``scan.cluster.RayRunner`` (a Ray cluster), chosen from
 ``settings.ray``. Either yields results in the order a local scan streams them, so the
 outputs, summary and exit code do not depend on the runner.
+
+With ``settings.resume`` the job first takes back the results its JSON Lines file already
+holds (``scan.resume``): those files are not scanned again, come first in the iteration
+(marked ``resumed``) and count in every output. With ``settings.cache`` the runner answers
+files seen before from the cache (``scan.cache``) and the job writes each fresh answer to it.
 """
 
 from __future__ import annotations
@@ -32,15 +37,17 @@ from typing import Any, Protocol
 from glass_cli import extras
 from glass_cli.errors import ScanError
 from glass_cli.inference.engines import Engine, describe_model, engine_kind, open_engine
-from glass_cli.io.walk import WalkError, iter_files, parse_shard, shard_files
+from glass_cli.io.walk import WalkError, inside_scanned_folder, iter_files, parse_shard, shard_files
 from glass_cli.io.watermark import TRUSTMARK_MISSING, TrustMarkReader, WatermarkSetupError, trustmark_installed
 from glass_cli.models import checkpoint
 from glass_cli.outputs import records
 from glass_cli.outputs.sinks import ScanContext, ScanOutputs, check_destinations
-from glass_cli.results import Decision, ScanResult
+from glass_cli.results import VERDICT_REAL, Decision, ScanResult
+from glass_cli.scan import resume
+from glass_cli.scan.cache import CacheKey, ResultCache
 from glass_cli.scan.local import scan
 from glass_cli.scan.settings import ScanSettings
-from glass_cli.scan.step import Watermarks
+from glass_cli.scan.step import FileStep, Watermarks
 
 
 class Runner(Protocol):
@@ -53,8 +60,9 @@ class Runner(Protocol):
     def open(self, settings: ScanSettings, engine: Engine) -> None: ...
 
     def results(self, files: list, weights: Path, engine: Engine, settings: ScanSettings, decision: Decision,
-                watermarks: Watermarks) -> Iterator[ScanResult]:
-        """Every file's result, in the order a local scan streams them."""
+                watermarks: Watermarks, cache: ResultCache | None) -> Iterator[ScanResult]:
+        """Every file's result, in the order a local scan streams them (``index``: the
+        position in ``files``)."""
         ...
 
     def device(self, engine: Engine) -> str:
@@ -76,8 +84,8 @@ class LocalRunner:
                             "(or --device cpu was given); the default --decode cpu works everywhere")
 
     def results(self, files: list, weights: Path, engine: Engine, settings: ScanSettings, decision: Decision,
-                watermarks: Watermarks) -> Iterator[ScanResult]:
-        return scan(files, engine, settings, decision=decision, watermarks=watermarks)
+                watermarks: Watermarks, cache: ResultCache | None) -> Iterator[ScanResult]:
+        return scan(files, engine, settings, decision=decision, watermarks=watermarks, cache=cache)
 
     def device(self, engine: Engine) -> str:
         return engine.device
@@ -97,6 +105,11 @@ class ScanJob:
         self.decision: Decision | None = None
         self.watermarks = Watermarks(dwt_dct=settings.watermarks)
         self.results: list[ScanResult] = []
+        self.resumed: list[ScanResult] = []
+        """Results taken from the JSON Lines records of an earlier run (``settings.resume``)."""
+        self.todo: list[int] = list(range(len(files)))
+        """Walk indexes of the files this run scans."""
+        self.cache: ResultCache | None = None
         self._outputs: ScanOutputs | None = None
 
     def open(self) -> ScanJob:
@@ -112,18 +125,45 @@ class ScanJob:
             except WatermarkSetupError as exc:
                 raise ScanError(str(exc)) from None
             self.watermarks = dataclasses.replace(self.watermarks, trustmark=reader)
-        self._outputs = ScanOutputs(s.outputs, self.paths, ScanContext(self.model, self.decision))
+        jsonl = s.outputs.jsonl
+        if jsonl not in (None, "-"):
+            values = resume.journal_settings(s, self.engine.model_id, self.engine.kind, self.decision)
+            if s.resume:
+                journal = resume.read_journal(jsonl)
+                resume.check_settings(jsonl, journal, values)
+                self.resumed, self.todo = resume.split_done(self.files, journal)
+                resume.keep_only(journal, self.resumed)
+            resume.write_settings(jsonl, values)
+        if s.cache is not None:
+            self.cache = ResultCache(s.cache)
+            self.cache.check()
+        self._outputs = ScanOutputs(s.outputs, self.paths, ScanContext(self.model, self.decision, resume=s.resume))
         return self
 
     def __iter__(self) -> Iterator[ScanResult]:
         if self._outputs is None:
             self.open()
-        for result in self.runner.results(self.files, self.weights, self.engine, self.settings, self.decision,
-                                          self.watermarks):
-            self._outputs.add(result)
-            self.results.append(result)
-            yield result
+        s = self.settings
+        pictures = FileStep(self.engine.config, s.limits, explain=True) if s.explain else None
+        for result in self.resumed:
+            if pictures is not None and result.p_ai is not None and (s.outputs.report or result.verdict != VERDICT_REAL):
+                pictures.pictures_again(result)
+            yield self._add(result)
+        files = [self.files[i] for i in self.todo]
+        key = CacheKey.of(s, self.engine.model_id) if self.cache is not None else None
+        for result in self.runner.results(files, self.weights, self.engine, s, self.decision, self.watermarks, self.cache):
+            result.index = self.todo[result.index]
+            if self.cache is not None:
+                self.cache.put([result], key)
+            yield self._add(result)
+        if self.cache is not None:
+            self.cache.flush()
         self._outputs.finish(self.results, self.device)
+
+    def _add(self, result: ScanResult) -> ScanResult:
+        self._outputs.add(result)
+        self.results.append(result)
+        return result
 
     def run(self) -> list[ScanResult]:
         """Scan every file; the results in the order they streamed."""
@@ -141,9 +181,16 @@ class ScanJob:
         """glass scan's exit code for the results so far (outputs.records.exit_code)."""
         return records.exit_code(self.results)
 
+    @property
+    def cache_hits(self) -> int:
+        """Files answered from the cache so far."""
+        return sum(r.cached for r in self.results)
+
     def close(self) -> None:
         if self._outputs is not None:
             self._outputs.close()
+        if self.cache is not None:
+            self.cache.close()
         self.runner.close()
 
     def __enter__(self) -> ScanJob:
@@ -171,6 +218,10 @@ def scan_paths(paths: Sequence[str | os.PathLike], settings: ScanSettings | None
     except ValueError as exc:
         raise ScanError(str(exc)) from None
     check_destinations(settings.outputs, paths)
+    if settings.cache is not None:
+        folder = inside_scanned_folder(settings.cache, paths)
+        if folder is not None:
+            raise ScanError(f"{settings.cache}: refusing to write inside the scanned folder {folder}; keep the cache elsewhere")
     if settings.trustmark and not trustmark_installed():
         raise ScanError(TRUSTMARK_MISSING)
     files = list(shard_files(iter_files(paths, settings.recursive), part))

@@ -28,6 +28,7 @@ from glass_cli.inference.processes import SlotLayout, choose_pool, exit_reason, 
 from glass_cli.io.digest import usable_cores
 from glass_cli.io.walk import WalkError
 from glass_cli.results import Decision, ScanResult
+from glass_cli.scan.cache import CacheKey, ResultCache
 from glass_cli.scan.settings import ScanSettings
 from glass_cli.scan.step import FileStep, Watermarks, lost_reason, too_slow_reason
 
@@ -52,6 +53,7 @@ def scan(
     *,
     decision: Decision | None = None,
     watermarks: Watermarks | None = None,
+    cache: ResultCache | None = None,
 ) -> Iterator[ScanResult]:
     """Scan ``files`` (paths, or what ``io.walk.iter_files`` yields) with an open ``engine``.
 
@@ -60,7 +62,8 @@ def scan(
     walk and output fields are the scan job's business, not read here); ``decision``
     defaults to the settings' threshold and band, else the model's own threshold;
     ``watermarks`` to the SD/SDXL ones when ``settings.watermarks`` (TrustMark needs an
-    open reader: ``scan.job`` makes one).
+    open reader: ``scan.job`` makes one). With ``cache`` a file answered before is not
+    decoded or scored (``scan.cache``); writing fresh answers to it is the caller's.
     """
     settings = settings or ScanSettings()
     config = engine.config
@@ -71,7 +74,9 @@ def scan(
     if on_device and engine.kind != "torch":
         raise ScanError("--decode gpu needs the torch engine (a .safetensors checkpoint, --engine torch)")
     workers = settings.workers or default_workers()
-    step = FileStep(config, settings.limits, settings.explain, watermarks, engine.model_id, engine.kind, on_device)
+    key = CacheKey.of(settings, engine.model_id) if cache is not None else None
+    step = FileStep(config, settings.limits, settings.explain, watermarks, engine.model_id, engine.kind, on_device,
+                    cache, key)
     timeout = settings.limits.file_timeout
 
     def too_slow(indexed, seconds: float) -> tuple[ScanResult, None]:
@@ -96,4 +101,6 @@ def scan(
     for result, views, p, attention in batches:
         if p is not None:
             result.score(p, attention, views.plan.boxes if views.plan is not None else None, decision)
+        elif result.cached:
+            result.decide(decision)
         yield result

@@ -110,6 +110,10 @@ class ScanSettings:
     """Score the files on Ray at this address (``RAY_ADDRESS_HELP``); None: on this machine."""
     ray_actors: int | None = None
     """With ``ray``: engine actors; None: one per GPU, else one per two CPUs."""
+    resume: bool = False
+    """Carry on from the records already in ``outputs.jsonl`` (``scan.resume``)."""
+    cache: str | os.PathLike | None = None
+    """A result cache file (``scan.cache``): files answered before are not scored again."""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -122,6 +126,8 @@ class ScanSettings:
             raise ScanError(f"--decode must be cpu or gpu, not {self.decode!r}")
         if self.threshold is not None or self.uncertain is not None:
             Decision(0.5 if self.threshold is None else self.threshold, self.uncertain)
+        if self.resume and self.outputs.jsonl in (None, "-"):
+            raise ScanError("--resume needs --jsonl FILE: the records to resume from")
         if self.ray is None and self.ray_actors is not None:
             raise ScanError("--ray-actors needs --ray")
         if self.ray is not None:

@@ -1,5 +1,5 @@
-"""One file made ready for the model: read -> hash -> metadata evidence -> decode -> pixel
-watermarks -> too-small check -> views -> pictures for the reports.
+"""One file made ready for the model: read -> hash -> (cached answer?) -> metadata evidence ->
+decode -> pixel watermarks -> too-small check -> views -> pictures for the reports.
 
 ``FileStep`` is that whole step as one picklable callable, ``(index, item) -> (ScanResult,
 payload)``. The thread pool, the process pool (``inference.processes``), the GPU path
@@ -12,7 +12,9 @@ Crops are placed with a seed taken from the file's SHA-256, so a file gets the s
 whatever its name, folder, batch or position. Provenance evidence is read from the same
 bytes (metadata) and from the decoded picture (invisible watermarks, ``io.watermark``) and
 kept beside the score, never mixed into it. A file that cannot be read or decoded, and any
-exception an exotic file raises, becomes the file's error and never stops the scan.
+exception an exotic file raises, becomes the file's error and never stops the scan. With a
+result cache (``scan.cache``), a file whose bytes were answered before ends right after
+hashing: the result carries the cached answer and no payload.
 """
 
 from __future__ import annotations
@@ -26,13 +28,14 @@ from PIL import Image
 
 from glass_cli.io.damage import jpeg_end
 from glass_cli.io.evidence import read_evidence
-from glass_cli.io.image import LoadError, open_image, read_bytes
+from glass_cli.io.image import LoadError, open_image, read_file
 from glass_cli.io.walk import WalkError
 from glass_cli.io.watermark import TrustMarkReader, read_watermarks
 from glass_cli.preprocess.prepare import decode_bytes
 from glass_cli.preprocess.sampling import seed_from_digest
 from glass_cli.preprocess.views import Views, build_views, rgb, scale_image
 from glass_cli.results import VERDICT_ERROR, Explanation, ScanResult
+from glass_cli.scan.cache import CacheKey, ResultCache, fill
 from glass_cli.scan.settings import Limits
 
 PREVIEW_SIDE = 1024
@@ -111,6 +114,9 @@ class FileStep:
     """The engine kind written into each record."""
     on_device: bool = False
     """Leave whole JPEGs encoded for the device (``scan.device``); other files as usual."""
+    cache: ResultCache | None = None
+    """Answers kept from earlier scans, looked up by the file's hash and ``cache_key``."""
+    cache_key: CacheKey | None = None
 
     def __call__(self, indexed) -> tuple[ScanResult, Views | EncodedJpeg | None]:
         index, item = indexed
@@ -120,6 +126,13 @@ class FileStep:
         result = self._result(index, str(item))
         try:
             data = self._read(result, path)
+            if self.cache is not None:
+                cached = self.cache.get(result.sha256, self.cache_key)
+                if cached is not None:
+                    fill(result, cached)
+                    if self.explain and cached["p_ai"] is not None:
+                        self._pictures(result, data, path)
+                    return result, None
             if self.on_device:
                 jpeg = self._for_device(result, data)
                 if jpeg is not None:
@@ -141,7 +154,7 @@ class FileStep:
                           engine=self.engine)
 
     def _read(self, result: ScanResult, path: Path) -> bytes:
-        data = read_bytes(path, max_bytes=self.limits.max_bytes)
+        data, result.mtime_ns = read_file(path, max_bytes=self.limits.max_bytes)
         result.bytes, result.sha256 = len(data), hashlib.sha256(data).hexdigest()
         result.evidence = read_evidence(data)
         return data
@@ -163,6 +176,22 @@ class FileStep:
         if self.explain:
             result.explanation = explanation(image, views.plan.boxes if views.plan else ())
         return views
+
+    def _pictures(self, result: ScanResult, data: bytes, path: Path) -> None:
+        """The preview and crops of a file whose answer is known, for the reports: decoded and
+        cut as for the model, and not scored."""
+        decoded = decode_bytes(data, path, max_pixels=self.limits.max_pixels, sha256=result.sha256)
+        views = build_views(decoded.image, self.config, decoded.seed)
+        result.explanation = explanation(decoded.image, views.plan.boxes if views.plan else ())
+
+    def pictures_again(self, result: ScanResult) -> None:
+        """The pictures of a result known from elsewhere (a resumed scan's records), read
+        from its file again; a file that cannot be read now keeps none."""
+        try:
+            data, _ = read_file(result.path, max_bytes=self.limits.max_bytes)
+            self._pictures(result, data, Path(result.path))
+        except Exception:  # the record stands; only its pictures are missing
+            result.explanation = None
 
     def decode_guarded(self, result: ScanResult, data: bytes, path: Path) -> Views | None:
         """``decode`` with its failures made the file's error, as ``__call__`` does."""
