@@ -238,3 +238,17 @@ def test_two_scans_at_once_share_one_cache(tmp_path, many, tiny_onnx):
     assert done.returncode == 1, done.stderr
     assert records(again) == both  # every answer from the cache, each one what its scan wrote
     assert "cache: 205 of 205 files answered from results.sqlite" in done.stderr
+
+
+def test_each_shard_resumes_from_its_own_records(tmp_path, many, tiny_onnx):
+    first, second = tmp_path / "s1.jsonl", tmp_path / "s2.jsonl"
+    assert runner.invoke(app, [*scan_args(many, tiny_onnx, first)[1:], "--shard", "1/2"]).exit_code == 1
+    unread = sum(json.loads(line)["bytes"] is None for line in records(first).values())  # the empty file, if in this shard
+    result = runner.invoke(app, [*scan_args(many, tiny_onnx, first)[1:], "--shard", "1/2", "--resume"])
+    n = len(records(first))
+    assert result.exit_code == 1 and f"resumed: {n - unread} files already scanned in s1.jsonl, {unread} to scan" in result.stderr
+    result = runner.invoke(app, [*scan_args(many, tiny_onnx, first)[1:], "--shard", "2/2", "--resume"])
+    assert (result.exit_code, result.stderr) == (2, f"glass: error: {first}: its records were written with --shard 1/2, this "
+                                                    "scan has 2/2; resume with the same settings, or scan into a new file\n")
+    assert runner.invoke(app, [*scan_args(many, tiny_onnx, second)[1:], "--shard", "2/2"]).exit_code == 1
+    assert len(records(first)) + len(records(second)) == 243
