@@ -42,28 +42,20 @@ from glass_cli.preprocess.views import Views, build_views
 from glass_cli.training.distributed import Processes
 from glass_cli.training.errors import TrainError
 from glass_cli.training.inputs import ImageStore, build_model, prefetch, read_splits, to_tensors
-from glass_cli.training.runfiles import CURVES_FILE, METRICS_FILE, EpochResult, default_name, epoch_line, run_dir, write_metrics
-from glass_cli.training.schedule import build_optimizer, build_scheduler, group_rates, lr_factor
+from glass_cli.training.runfiles import EpochResult, default_name, epoch_line, run_dir, write_metrics
+from glass_cli.training.schedule import build_optimizer, build_scheduler, group_rates
 from glass_cli.training.state import (
-    CONFIG_FILE,
-    STATE_FILE,
-    STATE_FORMAT,
     RunProgress,
     check_resume_options,
     check_run_dir,
     load_run_config,
     load_state,
     resumed_config,
-    run_state,
     save_state,
     write_config,
 )
 
-__all__ = [
-    "Trainer", "TrainError", "EpochResult", "resolve_device", "run_dir", "default_name", "read_splits", "build_model",
-    "ImageStore", "lr_factor", "run_state", "load_run_config", "check_resume_options",
-    "STATE_FORMAT", "STATE_FILE", "CONFIG_FILE", "METRICS_FILE", "CURVES_FILE",
-]
+__all__ = ["Trainer", "resolve_device"]
 
 
 def resolve_device(name: str, local_rank: int) -> str:
