@@ -20,10 +20,19 @@ VERDICT_UNCERTAIN = "uncertain"
 VERDICT_ERROR = "error"
 
 
+def band_around(threshold: float, width: float) -> tuple[float, float]:
+    """The uncertain band threshold - width to threshold + width, kept within [0, 1]."""
+    return max(0.0, threshold - width), min(1.0, threshold + width)
+
+
 @dataclass(frozen=True)
 class Decision:
     """How P(AI) becomes a verdict: 'ai' at or above ``threshold``; with an uncertain band
-    (low, high), scores with low <= P(AI) < high are 'uncertain' instead."""
+    (low, high), scores with low <= P(AI) < high are 'uncertain' instead.
+
+    Verdicts follow the scores (real below uncertain below AI) because the band must hold the
+    threshold: low <= threshold <= high. A band that leaves it out would call a file real
+    while a lower-scored one is uncertain, so it is refused."""
 
     threshold: float = 0.5
     uncertain: tuple[float, float] | None = None
@@ -34,7 +43,11 @@ class Decision:
         if self.uncertain is not None:
             low, high = self.uncertain
             if not 0.0 <= low < high <= 1.0:
-                raise ScanError(f"--uncertain needs 0 <= LOW < HIGH <= 1, got {low}:{high}")
+                raise ScanError(f"--uncertain needs 0 <= LOW < HIGH <= 1, got {low:g}:{high:g}")
+            if not low <= self.threshold <= high:
+                raise ScanError(f"--uncertain {low:g}:{high:g} leaves out the threshold {self.threshold:g}, so verdicts would "
+                                "not follow the scores; give a band that holds it, or --uncertain WIDTH for the threshold "
+                                "plus or minus WIDTH")
 
     def verdict(self, p_ai: float) -> str:
         if self.uncertain is not None and self.uncertain[0] <= p_ai < self.uncertain[1]:

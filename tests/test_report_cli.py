@@ -77,8 +77,9 @@ def test_all_outputs_from_one_scan(tmp_path, mixed_dir, tiny_glass):
     rec = recs["camera.jpg"]
     ov = Image.open(out / "crops" / camera[-1]).convert("RGB")
     assert ov.height > rec["height"] and ov.width >= rec["width"]
-    left, top, right, bottom = rec["crops"][0]["box"]  # rank 1, at preview scale 1 (the image is small)
-    assert ov.getpixel((left, (top + bottom) // 2)) == VERDICT_COLOURS["ai"]
+    left, top, right, bottom = rec["crops"][0]["box"]  # rank 1, at preview scale 1 (the image is small), below the header
+    header = next(y for y in range(ov.height) if ov.getpixel((left, y)) == VERDICT_COLOURS["ai"] and y > 30) - top
+    assert all(ov.getpixel((left, header + y)) == VERDICT_COLOURS["ai"] for y in range(top + 3, bottom - 3))  # its left edge
     assert [c["rank"] for c in rec["crops"]] == [1, 2, 3]
     assert csv_rec["a1111.png"]["evidence_declares_ai"] == "true" and csv_rec["camera.jpg"]["evidence_declares_ai"] == "false"
     # evidence column in the table
@@ -111,16 +112,35 @@ def test_uncertain_band(tmp_path, mixed_dir, tiny_glass):
     out = tmp_path / "all.json"
     scan(mixed_dir, "--weights", tiny_glass, "--json", out)
     scores = sorted(f["p_ai"] for f in json.loads(out.read_text())["files"] if f["p_ai"] is not None)
-    low, high = scores[0], scores[-1] + 1e-6  # every scored file falls in the band
-    result = scan(mixed_dir, "--weights", tiny_glass, "--uncertain", f"{low}:{high}", "--json", out)
+    low, high = scores[0], scores[-1] + 1e-6  # every scored file falls in the band, the threshold too
+    result = scan(mixed_dir, "--weights", tiny_glass, "--uncertain", f"{low}:{high}", "--threshold", str(low), "--json", out)
     doc = json.loads(out.read_text())
     assert result.exit_code == 1
     assert doc["summary"]["uncertain"] == 4 and doc["uncertain"] == [low, high]
     assert {f["verdict"] for f in doc["files"]} == {"uncertain", "error"}
     assert "4 uncertain" in result.stdout
-    for bad in ("0.6", "0.7:0.2", "a:b"):
+    for bad in ("1.5", "0.7:0.2", "a:b"):
         result = scan(mixed_dir, "--weights", tiny_glass, "--uncertain", bad)
-        assert result.exit_code == 2 and "Traceback" not in result.output
+        assert result.exit_code == 2 and "Traceback" not in result.output and result.stderr.startswith("glass: error: ")
+
+
+def test_verdicts_follow_the_scores_whatever_the_band(tmp_path, mixed_dir, tiny_glass):
+    """A band that leaves out the threshold is refused (it would call a higher score real and
+    a lower one uncertain); WIDTH puts the band around the threshold."""
+    result = scan(mixed_dir, "--weights", tiny_glass, "--threshold", "0.791", "--uncertain", "0.4:0.6")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == ("glass: error: --uncertain 0.4:0.6 leaves out the threshold 0.791, so verdicts would not follow "
+                             "the scores; give a band that holds it, or --uncertain WIDTH for the threshold plus or minus WIDTH\n")
+    out = tmp_path / "band.json"
+    scan(mixed_dir, "--weights", tiny_glass, "--json", out)
+    scores = sorted(f["p_ai"] for f in json.loads(out.read_text())["files"] if f["p_ai"] is not None)
+    middle = (scores[1] + scores[2]) / 2
+    width = (scores[2] - scores[1]) / 2 + 1e-9  # scores[1] and [2] inside, the others outside
+    result = scan(mixed_dir, "--weights", tiny_glass, "--threshold", str(middle), "--uncertain", f"{width}", "--json", out)
+    doc = json.loads(out.read_text())
+    by_score = sorted((f["p_ai"], f["verdict"]) for f in doc["files"] if f["p_ai"] is not None)
+    assert [v for _, v in by_score] == ["real", "uncertain", "uncertain", "ai"]
+    assert doc["uncertain"] == pytest.approx([middle - width, middle + width])
 
 
 def test_killed_scan_keeps_finished_records(tmp_path, mixed_dir, tiny_glass, monkeypatch):

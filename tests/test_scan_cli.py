@@ -209,8 +209,12 @@ def test_usage_errors_are_one_line(tmp_path, photo_dir):
     missing = tmp_path / "missing.safetensors"
     cases = [
         ([tmp_path / "nowhere", "--weights", missing], f"{tmp_path / 'nowhere'}: no such file or folder"),
-        ([empty, "--weights", missing], f"no image files found in {empty}"),
-        ([photo_dir, "--weights", missing], f"{missing}: no such checkpoint"),
+        ([empty], f"no image files found in {empty}"),
+        ([photo_dir, "--weights", missing], f"{missing}: no such model: neither a file (a .safetensors checkpoint with its "
+                                            ".json, or a .onnx export) nor a shipped model's name; shipped: default, baseline"),
+        ([photo_dir, "--weights", "baseine"], "baseine: no such model: neither a file (a .safetensors checkpoint with its "
+                                              ".json, or a .onnx export) nor a shipped model's name; did you mean baseline? "
+                                              "shipped: default, baseline"),
     ]
     for args, message in cases:
         result = scan(*args)

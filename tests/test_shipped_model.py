@@ -102,7 +102,8 @@ def test_shipped_names_resolve_to_the_shipped_files(tmp_path, monkeypatch):
     assert checkpoint.resolve_weights("default").resolve() == (ROOT / "weights" / "glass-default.onnx").resolve()
     (tmp_path / "baseline.safetensors").write_bytes(b"mine")  # a checkpoint of that name here wins
     assert checkpoint.resolve_weights("baseline") == Path("baseline")
-    assert checkpoint.resolve_weights("baseline-lite0") == Path("baseline-lite0")  # only the names are special
+    with pytest.raises(checkpoint.CheckpointError, match="baseline-lite0: no such model: .* did you mean baseline"):
+        checkpoint.resolve_weights("baseline-lite0")  # only the names are special; a typo is told so
 
 
 def test_a_shipped_name_missing_from_the_install_is_one_line(tmp_path, monkeypatch):

@@ -32,6 +32,11 @@ Each fold holds out whole families (the manifest's family column: generator fami
 
 
 @app.command(name="cv", epilog=EPILOG)
+@o.panels({
+    "Folds": ["folds", "group_by", "only_fold", "name", "baseline"],
+    "Scoring": ["heldout_per_source", "real_sizes", "jpeg", "webp", "downscale"],
+    "Threshold": ["target_fpr", "calibrate", "calibrated_out", "record"],
+})
 @o.with_options(o.CV)
 def cv_command(
     data: Annotated[

@@ -40,7 +40,7 @@ def _default(param) -> str:
 
 
 def _cell(text: str) -> str:
-    return " ".join(text.split()).replace("|", "\\|")
+    return " ".join(text.split()).replace("\\[", "[").replace("|", "\\|")
 
 
 def options_table(name: str) -> str:

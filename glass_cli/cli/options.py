@@ -13,6 +13,7 @@ every command.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import inspect
@@ -21,7 +22,7 @@ import os
 from collections.abc import Callable, Sequence
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args, get_origin
 
 import typer
 
@@ -91,14 +92,19 @@ def byte_size(text: str) -> int:
     return value
 
 
-def band(text: str | None) -> tuple[float, float] | None:
-    """'0.4:0.6' -> (0.4, 0.6), for --uncertain."""
+def band(text: str | None) -> tuple[float, float] | float | None:
+    """--uncertain: 'LOW:HIGH' -> (low, high); 'WIDTH' -> width (the threshold plus or minus it)."""
     if text is None:
         return None
     try:
+        if ":" not in text:
+            width = float(text)
+            if not 0.0 < width < 1.0:
+                raise ValueError
+            return width
         low, high = (float(x) for x in text.split(":"))
     except ValueError:
-        raise typer.BadParameter(f"expected LOW:HIGH such as 0.4:0.6, got {text!r}") from None
+        raise typer.BadParameter(f"expected WIDTH (such as 0.05) or LOW:HIGH (such as 0.7:0.85), got {text!r}") from None
     return low, high
 
 
@@ -123,12 +129,20 @@ def _opt(help: str, *decls: str, **kw) -> typer.models.OptionInfo:
     return typer.Option(*decls, help=help, show_default=kw.pop("show_default", False), **kw)
 
 
+def panel(name: str, *specs: Spec) -> tuple[Spec, ...]:
+    """``specs`` shown under a panel headed ``name`` in ``--help``."""
+    for spec in specs:
+        get_args(spec.annotation)[1].rich_help_panel = name
+    return specs
+
+
 CONFIG_FILE = Spec("config_file", Annotated[Path | None, typer.Option("--config", help="JSON file of training options (names as in a run's config.json).")], field="")
 RUNS_DIR = Spec("runs_dir", Annotated[str | None, _opt("Folder that holds the runs. Default: runs.")])
 BACKBONE = Spec("backbone", Annotated[str | None, _opt("timm model name (global backbone). Default: tf_efficientnet_lite0.")], field="global_backbone")
 EPOCHS = Spec("epochs", Annotated[int | None, _opt("Training epochs (of each fold in glass cv). Default: 10.", min=1)])
 
-MODEL = (
+MODEL = panel(
+    "Model",
     Spec("local_backbone", Annotated[str | None, _opt("timm model for the crops. Default: same as --backbone.")]),
     Spec("backbone_weights", Annotated[Path | None, _opt("timm-format weights (.safetensors/.pth) for the global backbone.", show_default=True)], field="global_weights"),
     Spec("local_backbone_weights", Annotated[Path | None, _opt("timm-format weights for the local backbone.", show_default=True)], field="local_weights"),
@@ -139,7 +153,8 @@ MODEL = (
     Spec("crop_scales", Annotated[str | None, _opt("GLASS local-branch scales: K crops of M*S native pixels per scale, shrunk to S. Default: 1 (native only).", metavar="M,M,...")]),
     Spec("dropout", Annotated[float | None, _opt("Dropout before the classifier. Default: 0.1.")]),
 )
-OPTIMISATION = (
+OPTIMISATION = panel(
+    "Optimisation",
     Spec("batch_size", Annotated[int | None, _opt("Images per training step (per process; glass cv also scores with it). Default: 16.", min=1)]),
     Spec("lr_global", Annotated[float | None, _opt("Global backbone learning rate (the baseline's only one). Default: 2e-5.")]),
     Spec("lr_local", Annotated[float | None, _opt("Local backbone learning rate. Default: 1e-4.")]),
@@ -150,7 +165,8 @@ OPTIMISATION = (
     Spec("warmup_epochs", Annotated[float | None, _opt("Linear warm-up before the cosine decay. Default: 0.5.")]),
     Spec("seed", Annotated[int | None, _opt("Training seed. Default: 0.")]),
 )
-DATA = (
+DATA = panel(
+    "Data and augmentation",
     Spec("augment", Annotated[bool | None, _opt("Training augmentation: JPEG re-encode, downscale, blur, crop, flip. Default: augment.", "--augment/--no-augment")]),
     Spec("size_aug", Annotated[float | None, _opt("Probability of the size-aware rescale of both classes (replaces the factor downscale): long side log-uniform in [--size-aug-min, --size-aug-max]. Default: 0 (off).", min=0.0, max=1.0)]),
     Spec("size_aug_min", Annotated[int | None, _opt("Smallest long side of the size-aware rescale. Default: 384.", min=8)]),
@@ -163,12 +179,16 @@ DATA = (
     Spec("limit_val", Annotated[int | None, _opt("Validate on a class-stratified slice of N images (glass cv: the held-out images the trainer monitors; scoring uses all).", min=1, show_default=True)]),
 )
 VAL_FRACTION = Spec("val_fraction", Annotated[float | None, _opt("Held-out share for data without a split. Default: 0.2.")])
-RUNTIME = (
+RUNTIME = panel(
+    "Runtime",
     Spec("amp", Annotated[bool | None, _opt("Mixed precision on CUDA. Default: amp.", "--amp/--no-amp")]),
     Spec("cache", Annotated[bool | None, _opt("Keep decoded training images in memory (small data sets). Default: no-cache.", "--cache/--no-cache")], field="cache_images"),
     Spec("device", Annotated[Device | None, _opt("Where training runs. Default: auto.")]),
     Spec("workers", Annotated[int | None, _opt("Image preparation threads. Default: 2.", min=0)]),
 )
+
+panel("Run", CONFIG_FILE, RUNS_DIR, BACKBONE, EPOCHS)
+panel("Data and augmentation", VAL_FRACTION)
 
 TRAIN = (CONFIG_FILE, RUNS_DIR, BACKBONE, *MODEL, EPOCHS, *OPTIMISATION, *DATA, VAL_FRACTION, *RUNTIME)
 """glass train's training options (its own: data, --name, --baseline, --resume)."""
@@ -184,6 +204,30 @@ _unknown = sorted(set(FLAG_FIELDS.values()) - _FIELDS)
 if _unknown:  # a renamed TrainConfig field must not silently drop a flag
     raise RuntimeError(f"training options without a TrainConfig field: {', '.join(_unknown)}")
 _SPECS = {spec.name: spec for spec in (*TRAIN, *TUNE)}
+
+
+def panels(groups: dict[str, Sequence[str]]) -> Callable:
+    """Put a command's options under headed panels in ``--help`` (panel -> parameter names,
+    in the order the panels show); options left out stay under "Options". Each option gets
+    its own copy of its Typer settings, so an option shared between commands can sit in
+    different panels."""
+    where = {name: panel for panel, names in groups.items() for name in names}
+
+    def decorate(func: Callable) -> Callable:
+        signature = inspect.signature(func, eval_str=True)
+        params = []
+        for p in signature.parameters.values():
+            if p.name in where and get_origin(p.annotation) is Annotated:
+                base, info, *rest = get_args(p.annotation)
+                info = copy.copy(info)
+                info.rich_help_panel = where[p.name]
+                p = p.replace(annotation=Annotated[(base, info, *rest)])
+            params.append(p)
+        func.__signature__ = signature.replace(parameters=params)
+        func.__annotations__ = {p.name: p.annotation for p in params}
+        return func
+
+    return decorate
 
 
 def with_options(specs: Sequence[Spec]) -> Callable:

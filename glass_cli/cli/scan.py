@@ -18,17 +18,27 @@ EPILOG = """[bold]Examples[/bold]
 
   glass scan ./inbox --json report.json --report report.html --save-crops crops/
 
-  glass scan ./inbox --uncertain 0.4:0.6 --jsonl - | jq 'select(.verdict != "real")'
+  glass scan ./inbox --uncertain 0.1 --jsonl - | jq 'select(.verdict != "real")'
 
   glass scan ./photos --model model.onnx    (ONNX Runtime; no torch at scan time)
 
-  glass scan /shared/photos --ray auto --jsonl scan.jsonl    (on a Ray cluster; pip install 'glass-cli[ray]')
+  glass scan /shared/photos --ray auto --jsonl scan.jsonl    (on a Ray cluster; pip install 'glass-cli\\[ray]')
 
 [bold]Exit codes[/bold]: 0 nothing flagged; 1 at least one file flagged as AI or uncertain; 2 usage or fatal error; 3 nothing flagged but some files could not be scanned.
 """
 
 
 @app.command(epilog=EPILOG)
+@o.panels({
+    "Verdicts": ["threshold", "uncertain", "show_all"],
+    "Model": ["weights", "engine_name", "device", "precision"],
+    "Outputs": ["json_out", "jsonl_out", "csv_out", "save_crops", "report_html"],
+    "Files": ["recursive", "shard", "max_pixels", "max_bytes", "file_timeout", "min_side"],
+    "Long scans": ["resume", "cache"],
+    "Speed": ["batch_size", "workers", "pool", "decode"],
+    "Evidence": ["watermarks", "trustmark"],
+    "Cluster": ["ray_address", "ray_actors"],
+})
 def scan(
     paths: Annotated[list[Path], typer.Argument(help="Image files and/or folders to scan.", show_default=False)],
     threshold: Annotated[
@@ -36,7 +46,7 @@ def scan(
         typer.Option(help="Flag a file when P(AI) >= this. Default: the model's own threshold.", min=0.0, max=1.0),
     ] = None,
     uncertain: Annotated[
-        str | None, typer.Option(metavar="LOW:HIGH", help="Report P(AI) in [LOW, HIGH) as 'uncertain', e.g. 0.4:0.6.")
+        str | None, typer.Option(metavar="WIDTH|LOW:HIGH", help="Report P(AI) near the threshold as 'uncertain': WIDTH on either side of it (0.1), or the band [LOW, HIGH), which must hold the threshold so that verdicts follow the scores.")
     ] = None,
     weights: Annotated[
         Path | None,
@@ -74,7 +84,7 @@ def scan(
         str | None, typer.Option(metavar="I/N", help="Scan only shard I of N (stable split by path) to spread a corpus over N machines.")
     ] = None,
     ray_address: Annotated[
-        str | None, typer.Option("--ray", metavar="ADDRESS", help="Score the files on Ray (pip install 'glass-cli[ray]'): local (start Ray on this machine), auto (this node's cluster), HOST:PORT of a head node, or ray://HOST:10001.")
+        str | None, typer.Option("--ray", metavar="ADDRESS", help="Score the files on Ray (pip install 'glass-cli\\[ray]'): local (start Ray on this machine), auto (this node's cluster), HOST:PORT of a head node, or ray://HOST:10001.")
     ] = None,
     ray_actors: Annotated[
         int | None, typer.Option(help="With --ray: engine actors. Default: one per GPU the cluster reports, else one per two CPUs.", min=1)
@@ -103,7 +113,7 @@ def scan(
         Path | None, typer.Option(metavar="FILE", help="A result cache (SQLite): files whose bytes were scanned before with this model and these limits are answered from it without decoding or scoring.")
     ] = None,
     trustmark: Annotated[
-        bool, typer.Option("--trustmark", help="Also decode Adobe TrustMark watermarks: needs pip install 'glass-cli[trustmark]'; its models are fetched from Adobe on first use.")
+        bool, typer.Option("--trustmark", help="Also decode Adobe TrustMark watermarks: needs pip install 'glass-cli\\[trustmark]'; its models are fetched from Adobe on first use.")
     ] = False,
     debug: o.Debug = False,
 ) -> None:

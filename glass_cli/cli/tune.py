@@ -30,6 +30,11 @@ EPILOG = """[bold]Examples[/bold]
 
 
 @app.command(epilog=EPILOG)
+@o.panels({
+    "Study": ["n_trials", "backbone", "baseline", "study", "storage", "space", "sampler_seed", "timeout"],
+    "Objective": ["metric", "cv_folds", "cv_real_sizes", "cv_group_by", "epochs", "min_epochs"],
+    "Workers": ["runs_dir", "stale_after", "keep_checkpoints"],
+})
 @o.with_options(o.TUNE)
 def tune(
     data: Annotated[Path, typer.Argument(help="Training data, as for glass train: a folder with real/ and fake/, or a manifest .csv.", show_default=False)],

@@ -151,11 +151,14 @@ def resolve_weights(path: str | os.PathLike | None, engine: str = "auto") -> Pat
     for that shipped model, so an installed glass can use the baseline without a path."""
     if path is not None:
         name = os.fspath(path)
-        if name in SHIPPED_MODELS and not any(p.exists() for p in (Path(name), *paths_for(name))):
+        exists = any(p.exists() for p in (Path(name), *paths_for(name)))
+        if name in SHIPPED_MODELS and not exists:
             found = shipped_weights(SHIPPED_MODELS[name], engine)
             if found is None:
                 raise CheckpointError(f"{name}: the shipped {name} model (weights/{SHIPPED_MODELS[name]}.*) is not in this install")
             return found
+        if not exists:
+            raise CheckpointError(f"{name}: {_no_model(name)}")
         return Path(path)
     found = default_weights(engine)
     if found is None:
@@ -164,6 +167,17 @@ def resolve_weights(path: str | os.PathLike | None, engine: str = "auto") -> Pat
             "pass --weights FILE.safetensors (see `glass train`) or set GLASS_WEIGHTS"
         )
     return found
+
+
+def _no_model(name: str) -> str:
+    """Why ``name`` names no model, with the shipped name it was likely meant to be."""
+    import difflib
+
+    shipped = ", ".join(SHIPPED_MODELS)
+    close = difflib.get_close_matches(Path(name).stem, list(SHIPPED_MODELS), n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]}? " if close else ""
+    return (f"no such model: neither a file (a .safetensors checkpoint with its .json, or a .onnx export) nor a "
+            f"shipped model's name; {hint}shipped: {shipped}")
 
 
 def weights_sha256(path: str | os.PathLike) -> str:

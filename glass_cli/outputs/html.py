@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 from glass_cli import __version__
 from glass_cli.io import atomic
-from glass_cli.outputs.pictures import crop_label, ranked, thumbnail_jpeg
+from glass_cli.outputs.pictures import box_groups, crop_label, rank_tag, ranked, thumbnail_jpeg
 from glass_cli.outputs.records import counts, display_path, format_box, summary_line
 from glass_cli.outputs.tables import FALLBACK_NOTE
 from glass_cli.results import VERDICT_ERROR, ScanResult
@@ -61,19 +61,20 @@ def _svg(result: ScanResult) -> str:
     attention), filled lightly in proportion to its weight."""
     w, h = result.width, result.height
     uri = "data:image/jpeg;base64," + base64.b64encode(thumbnail_jpeg(result)).decode("ascii")
-    order = ranked(result)
-    top = order[0][1].weight if order else 1.0
+    groups = box_groups(result)  # crops on one box (a picture smaller than the grid) are drawn once
+    top = groups[0][1].weight if groups else 1.0
     stroke = max(2, round(max(w, h) / 250))
     tag = max(12, round(max(w, h) / 18))  # label height in image pixels: readable at 360 px
     shapes = []
-    for rank, c in reversed(order):  # the most attended crop last, on top
+    for ranks, c in reversed(groups):  # the most attended crop last, on top
         x, y = c.box[0], c.box[1]
+        label = rank_tag(ranks)
         shapes.append(
             f'<rect x="{x}" y="{y}" width="{c.box[2] - x}" height="{c.box[3] - y}" '
-            f'fill-opacity="{0.3 * c.weight / (top or 1.0):.3f}" stroke-width="{stroke}" data-rank="{rank}" '
-            f'data-weight="{c.weight:.4f}"><title>crop {rank}: {format_box(c.box)} attention {c.weight:.3f}</title></rect>'
-            f'<rect class="tag" x="{x}" y="{y}" width="{tag}" height="{tag}"/>'
-            f'<text x="{x + tag * 0.25:.0f}" y="{y + tag * 0.8:.0f}" font-size="{tag * 0.8:.0f}">{rank}</text>'
+            f'fill-opacity="{0.3 * c.weight / (top or 1.0):.3f}" stroke-width="{stroke}" data-rank="{label}" '
+            f'data-weight="{c.weight:.4f}"><title>crop {label}: {format_box(c.box)} attention {c.weight:.3f}</title></rect>'
+            f'<rect class="tag" x="{x}" y="{y}" width="{tag * max(1, len(label)) * 0.6 + tag * 0.4:.0f}" height="{tag}"/>'
+            f'<text x="{x + tag * 0.25:.0f}" y="{y + tag * 0.8:.0f}" font-size="{tag * 0.8:.0f}">{label}</text>'
         )
     side = 360 / max(w, h)
     return (

@@ -167,7 +167,7 @@ class Scorer:
     ``threads`` themselves."""
 
     def __init__(self, model, name: str, engine: str, device: str, precision: str, threads: int | None,
-                 decision: Decision | None, uncertain: tuple[float, float] | None):
+                 decision: Decision):
         import ray
 
         if threads and engine_kind(name, engine) == "torch":
@@ -182,7 +182,7 @@ class Scorer:
             self.engine = open_engine(Path(folder, name), engine, device, precision, threads=threads)
         finally:
             shutil.rmtree(folder, ignore_errors=True)  # the engine holds the model in memory
-        self.decision = decision or Decision(self.engine.config.threshold, uncertain)
+        self.decision = decision
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         items = []
@@ -237,8 +237,7 @@ def scan_dataset(ds, settings: ScanSettings | None = None, *, decision: Decision
     weights = checkpoint.resolve_weights(settings.weights, settings.engine)
     name, files = model_files(weights, settings.engine)
     config = _config(weights, settings.engine)
-    if decision is None and settings.threshold is not None:
-        decision = Decision(settings.threshold, settings.uncertain)
+    decision = decision or settings.decision(config.threshold)
     n, use_gpu = plan_actors(settings.device, settings.ray_actors)
     actor_device = ("cuda" if settings.device == "auto" else settings.device) if use_gpu else "cpu"
     cache = key = None
@@ -257,8 +256,7 @@ def scan_dataset(ds, settings: ScanSettings | None = None, *, decision: Decision
             Scorer, batch_size=settings.batch_size, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=n),
             num_cpus=1, num_gpus=1 if use_gpu else 0, max_task_retries=MAX_RETRIES,
             fn_constructor_kwargs=dict(model=[ray.put(files)], name=name, engine=settings.engine, device=actor_device,
-                                       precision=settings.precision, threads=None if use_gpu else 1, decision=decision,
-                                       uncertain=settings.uncertain),
+                                       precision=settings.precision, threads=None if use_gpu else 1, decision=decision),
         )
 
 

@@ -129,7 +129,7 @@ def finish_on_device(result, pixels, jpeg: EncodedJpeg, step: FileStep):
             result.evidence += watermarks.trustmark.read(picture.to_pil())
     result.sampling = views.plan.path if views.plan else None
     if step.explain:
-        result.explanation = explanation(picture.to_pil(), views.plan.boxes if views.plan else ())
+        result.explanation = explanation(picture.to_pil(), views.plan.boxes if views.plan else (), step.config)
     return result, (g, c), views
 
 

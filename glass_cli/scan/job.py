@@ -118,7 +118,7 @@ class ScanJob:
         self.engine = open_engine(self.weights, s.engine_kind, *self.runner.engine_place(s))
         self.runner.open(s, self.engine)
         self.model = describe_model(self.weights, self.engine)
-        self.decision = Decision(self.engine.config.threshold if s.threshold is None else s.threshold, s.uncertain)
+        self.decision = s.decision(self.engine.config.threshold)
         if s.trustmark:
             try:
                 reader = TrustMarkReader(device="cuda" if self.engine.device_name.startswith("cuda") else "cpu")

@@ -68,7 +68,7 @@ def scan(
     settings = settings or ScanSettings()
     config = engine.config
     if decision is None:
-        decision = Decision(config.threshold if settings.threshold is None else settings.threshold, settings.uncertain)
+        decision = settings.decision(config.threshold)
     watermarks = watermarks or Watermarks(dwt_dct=settings.watermarks)
     on_device = settings.decode == "gpu"
     if on_device and engine.kind != "torch":

@@ -21,7 +21,7 @@ from glass_cli.errors import ScanError
 from glass_cli.inference.processes import POOLS
 from glass_cli.io.image import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from glass_cli.outputs.sinks import OutputOptions
-from glass_cli.results import Decision
+from glass_cli.results import Decision, band_around
 
 DEFAULT_FILE_TIMEOUT = 120.0
 """Seconds one file may take to be read, hashed, decoded and cut into views before scan
@@ -88,8 +88,9 @@ class ScanSettings:
     precision: str = "auto"
     threshold: float | None = None
     """Flag at P(AI) >= this; None: the model's own threshold."""
-    uncertain: tuple[float, float] | None = None
-    """Call P(AI) in [low, high) 'uncertain'."""
+    uncertain: tuple[float, float] | float | None = None
+    """Call P(AI) in [low, high) 'uncertain'; a single number: the threshold plus or minus it.
+    The band must hold the threshold (``results.Decision``)."""
     batch_size: int = 8
     workers: int | None = None
     """Files read and decoded ahead of the model at once; None: one per usable core."""
@@ -124,8 +125,12 @@ class ScanSettings:
             raise ScanError(f"--pool: pool must be auto, thread or process, not {self.pool!r}")
         if self.decode not in DECODES:
             raise ScanError(f"--decode must be cpu or gpu, not {self.decode!r}")
-        if self.threshold is not None or self.uncertain is not None:
-            Decision(0.5 if self.threshold is None else self.threshold, self.uncertain)
+        if isinstance(self.uncertain, float) and not 0.0 < self.uncertain < 1.0:
+            raise ScanError(f"--uncertain WIDTH must lie between 0 and 1, got {self.uncertain:g}")
+        if isinstance(self.uncertain, tuple):
+            Decision(self.uncertain[0], self.uncertain)  # the band's own shape; whether it holds the threshold: decision()
+        if self.threshold is not None:
+            self.decision(self.threshold)
         if self.resume and self.outputs.jsonl in (None, "-"):
             raise ScanError("--resume needs --jsonl FILE: the records to resume from")
         if self.ray is None and self.ray_actors is not None:
@@ -147,6 +152,12 @@ class ScanSettings:
                 raise ScanError("--decode gpu reads files in threads (they only read and hash); use --pool thread or auto")
         if self.trustmark and self.pool == "process":
             raise ScanError("--trustmark reads in the main process only; use --pool thread with it")
+
+    def decision(self, model_threshold: float) -> Decision:
+        """How this scan turns P(AI) into verdicts, given the model's own threshold."""
+        threshold = model_threshold if self.threshold is None else self.threshold
+        band = band_around(threshold, self.uncertain) if isinstance(self.uncertain, float) else self.uncertain
+        return Decision(threshold, band)
 
     @property
     def engine_kind(self) -> str:

@@ -65,14 +65,26 @@ class EncodedJpeg:
     seed: int
 
 
-def explanation(image: Image.Image, boxes) -> Explanation:
-    """The preview and native-resolution crops of a file, for overlays and reports."""
+def explanation(image: Image.Image, boxes, config) -> Explanation:
+    """The preview and native-resolution crops of a file, for overlays and reports. A crop
+    that runs past the picture's edge is padded as the model's view is: with the local
+    backbone's mean colour (``preprocess.views.cut_crop``), not black."""
     scale = min(1.0, PREVIEW_SIDE / max(image.size))
     if scale < 1.0:
         preview = scale_image(image, scale, resample=Image.Resampling.BILINEAR, reducing_gap=2.0)
     else:
         preview = image.copy()
-    return Explanation(rgb(preview), scale, [rgb(image.crop(b)) for b in boxes])
+    mean = tuple(round(255 * m) for m in config.local_norm.mean)
+    crops = []
+    for box in boxes:
+        crop = rgb(image.crop(box))
+        if box[2] > image.width or box[3] > image.height or box[0] < 0 or box[1] < 0:
+            padded = Image.new("RGB", crop.size, mean)
+            inside = image.crop((max(box[0], 0), max(box[1], 0), min(box[2], image.width), min(box[3], image.height)))
+            padded.paste(rgb(inside), (max(0, -box[0]), max(0, -box[1])))
+            crop = padded
+        crops.append(crop)
+    return Explanation(rgb(preview), scale, crops)
 
 
 def too_small_reason(width: int, height: int, min_side: int) -> str:
@@ -174,7 +186,7 @@ class FileStep:
         views = build_views(image, self.config, decoded.seed)
         result.sampling = views.plan.path if views.plan else None
         if self.explain:
-            result.explanation = explanation(image, views.plan.boxes if views.plan else ())
+            result.explanation = explanation(image, views.plan.boxes if views.plan else (), self.config)
         return views
 
     def _pictures(self, result: ScanResult, data: bytes, path: Path) -> None:
@@ -182,7 +194,7 @@ class FileStep:
         cut as for the model, and not scored."""
         decoded = decode_bytes(data, path, max_pixels=self.limits.max_pixels, sha256=result.sha256)
         views = build_views(decoded.image, self.config, decoded.seed)
-        result.explanation = explanation(decoded.image, views.plan.boxes if views.plan else ())
+        result.explanation = explanation(decoded.image, views.plan.boxes if views.plan else (), self.config)
 
     def pictures_again(self, result: ScanResult) -> None:
         """The pictures of a result known from elsewhere (a resumed scan's records), read
