@@ -84,8 +84,8 @@ def test_device_path_gives_the_records_of_the_cpu_path(tmp_path, model, request)
     assert errors == {
         "h-cut.jpg": "truncated image data (file incomplete or corrupt)",
         "i-text.jpg": "not an image, or a format glass cannot read",
-        "j-tiny.jpg": "too small to judge (40x30): glass scores images of at least 64 px on each side (--min-side)",
-        "k-thin.jpg": "too small to judge (2000x50): glass scores images of at least 64 px on each side (--min-side)",
+        "j-tiny.jpg": "too small to judge (40x30): glass scores images of at least 128 px on each side (--min-side)",
+        "k-thin.jpg": "too small to judge (2000x50): glass scores images of at least 128 px on each side (--min-side)",
     }
     assert sum(r.p_ai is not None for r in device) == 9
 

@@ -101,7 +101,7 @@ def test_unreadable_files_are_listed_and_exit_3(runner, tiny_data, weights, tmp_
     [
         (["--split", "test"], "{data}: no images in split 'test' (splits: train, val)"),
         (["--downscale", "1.5"], "--downscale must be a factor in (0, 1], got 1.5"),
-        (["--weights", "/nonexistent/w.safetensors"], "/nonexistent/w.safetensors: no such checkpoint"),
+        (["--weights", "/nonexistent/w.safetensors"], "/nonexistent/w.safetensors: no such checkpoint (shipped models: default, baseline)"),
     ],
 )
 def test_eval_errors(runner, tiny_data, weights, args, message):

@@ -170,14 +170,19 @@ def resolve_weights(path: str | os.PathLike | None, engine: str = "auto") -> Pat
 
 
 def _no_model(name: str) -> str:
-    """Why ``name`` names no model, with the shipped name it was likely meant to be."""
+    """Why ``name`` names no model: a path that is not there, or a name that is no shipped
+    model's (with the one it resembles)."""
     import difflib
 
-    shipped = ", ".join(SHIPPED_MODELS)
-    close = difflib.get_close_matches(Path(name).stem, list(SHIPPED_MODELS), n=1, cutoff=0.6)
+    shipped = f"shipped models: {', '.join(SHIPPED_MODELS)}"
+    path = Path(name)
+    if path.suffix.lower() == ".onnx":
+        return f"no such ONNX model ({shipped})"
+    if path.suffix or len(path.parts) > 1:
+        return f"no such checkpoint ({shipped})"
+    close = difflib.get_close_matches(name, list(SHIPPED_MODELS), n=1, cutoff=0.6)
     hint = f"did you mean {close[0]}? " if close else ""
-    return (f"no such model: neither a file (a .safetensors checkpoint with its .json, or a .onnx export) nor a "
-            f"shipped model's name; {hint}shipped: {shipped}")
+    return f"no model by that name; {hint}{shipped} (or give a .safetensors checkpoint or an .onnx export)"
 
 
 def weights_sha256(path: str | os.PathLike) -> str:

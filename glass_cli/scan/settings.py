@@ -27,10 +27,12 @@ DEFAULT_FILE_TIMEOUT = 120.0
 """Seconds one file may take to be read, hashed, decoded and cut into views before scan
 gives up on it (a 250 MP PNG takes about 20 s on a slow 2-core machine)."""
 
-DEFAULT_MIN_SIDE = 64
-"""Images with a shorter side below this many pixels are not scored: the global view would
-be mostly interpolation and every crop the whole picture, and leave-source-out validation
-never measured the model there (its smallest tested reals have a 320 px long side)."""
+DEFAULT_MIN_SIDE = 128
+"""Images with a shorter side below this many pixels are not scored ("too small to judge"):
+the global view is mostly interpolation and every crop the whole picture, and under
+leave-source-out validation the shipped default flagged 25% of held-out real pictures with a
+shorter side of 64-127 px at its threshold, against 2-9% in every larger size bucket
+(``bench/fpr_by_size.py``, bench/results/fpr-by-size-glass-e16-2026-12-06.txt)."""
 
 DECODES = ("cpu", "gpu")
 """Where JPEGs are decoded: in the CPU workers, or on the torch engine's device (nvJPEG on
