@@ -14,6 +14,7 @@ from glass_cli.data.datasets import Sample
 from glass_cli.evaluation.cv.folds import assign_folds
 from glass_cli.evaluation.cv.options import CvError, CvOptions
 from glass_cli.evaluation.cv.run import run_cv
+from glass_cli.io.digest import file_sha256
 from glass_cli.metrics import auroc
 
 from .conftest import FAKE_FAMILIES, REAL_FAMILIES, TINY_TRAIN
@@ -199,7 +200,8 @@ def test_record_prints_a_saved_cross_validation_and_calibrates_from_it(cv_run, r
     assert "Leave-family-out threshold for 0.05 FPR" in result.stdout
     _, config = checkpoint.load(f"{out}.safetensors")
     assert config.threshold == doc["calibration"]["threshold"]
-    assert config.calibration["cv"] == str(record) and config.calibration["folds"] == 2
+    assert config.calibration["cv"] == {"name": "cv-tiny.json", "sha256": file_sha256(record)} and config.calibration["folds"] == 2
+    assert str(tmp_path) not in json.dumps(config.calibration)  # names and digests, no folder of this machine
     assert config.calibration["method"] == "leave-family-out cross-validation"
 
     shown = runner.invoke(app, ["cv", "--record", str(record)])  # tables only, nothing written

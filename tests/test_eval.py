@@ -5,11 +5,13 @@ from __future__ import annotations
 import io
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from glass_cli.cli import app
+from glass_cli.io.digest import file_sha256
 
 REPORTED = {
     "n", "n_real", "n_ai", "accuracy", "balanced_accuracy", "auroc", "average_precision", "ece",
@@ -174,6 +176,6 @@ def test_run_from_python_selects_the_split_and_calibrates(runner, tiny_data, wei
     assert {r.path: r.p_ai for r in run.records} == {f["path"]: f["p_ai"] for f in ev["files"]}
     assert run.calibrated == tmp_path / "cal.safetensors"
     assert checkpoint.read_config(run.calibrated).threshold == run.calibration["threshold"]
-    assert run.calibration["split"] == "val" and run.calibration["source"] == str(weights)
+    assert run.calibration["split"] == "val" and run.calibration["source"] == {"name": Path(weights).name, "sha256": file_sha256(weights)}
     with pytest.raises(evaluate.EvalError, match="no images in split 'nope'"):
         evaluate.run(tiny_data, evaluate.EvalSettings(weights=weights, split="nope"))

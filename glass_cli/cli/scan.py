@@ -155,7 +155,7 @@ def scan(
                   tables.errors_table(job.results, roots, width=out.width)):
         if table is not None:
             out.print(table)
-    out.print(records.summary_line(job.results, job.decision.threshold), markup=False)
+    out.print(records.summary_line(job.results, job.decision.threshold), markup=False, soft_wrap=True)  # one line, never broken
     if cache is not None:
         err.print(f"cache: {job.cache_hits} of {len(job.todo)} files answered from {cache.name}", markup=False, style="dim")
     sep = ", " if out.width >= tables.WIDE else "\n"

@@ -47,7 +47,7 @@ def tune(
     space: Annotated[Path | None, typer.Option(help="Search space file (JSON, or YAML with PyYAML) replacing the paper's space.")] = None,
     metric: Annotated[
         o.Metric,
-        typer.Option(help="What to maximise: val accuracy or AUROC (best epoch of each trial), or cv: a leave-family-out cross-validation per trial (as glass cv; needs a manifest with a family column).")
+        typer.Option(help="What to maximise: val accuracy or AUROC (best epoch of each trial), or cv: a leave-source-out cross-validation per trial (as glass cv; --cv-group-by family holds out families instead; needs a manifest with that column).")
     ] = o.Metric.accuracy,
     cv_folds: Annotated[int, typer.Option(help="With --metric cv: folds per trial.", min=2)] = 3,
     cv_real_sizes: Annotated[str, typer.Option(metavar="N,N,...", help="With --metric cv: long sides at which held-out reals are also scored.")] = "1024,512",

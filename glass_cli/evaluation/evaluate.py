@@ -30,6 +30,7 @@ from glass_cli.data.augment import encoded_bytes
 from glass_cli.data.datasets import Sample, assign_split, read_dataset, select
 from glass_cli.errors import GlassError
 from glass_cli.inference.pipeline import batched, ordered_map
+from glass_cli.io import digest
 from glass_cli.io.image import LoadError, decode_image
 from glass_cli.metrics import binary_metrics, group_metrics
 from glass_cli.preprocess.prepare import prepare_file
@@ -294,6 +295,7 @@ def run(
     result.summary = summarize(result.records, result.threshold)
     if s.calibrate_fpr is not None:
         result.calibration = threshold_for(result.records, s.calibrate_fpr)
-        result.calibration.update(data=str(data), split=split, perturbation=perturb.describe(), source=str(weights))
+        result.calibration.update(data=digest.named_all(str(data)) if Path(data).is_file() else Path(data).name, split=split,
+                                  perturbation=perturb.describe(), source=digest.named(weights))
         result.calibrated = save_calibrated(engine.model, engine.config, result.calibration, weights, s.calibrated_out)
     return result

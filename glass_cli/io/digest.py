@@ -15,6 +15,25 @@ def file_sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+def named(path: str | os.PathLike) -> dict[str, str | None]:
+    """A file as a record that travels to other machines: its name and SHA-256 (None when it
+    cannot be read here), never the folders of the machine that wrote it."""
+    try:
+        sha = file_sha256(path)
+    except OSError:
+        sha = None
+    return {"name": os.path.basename(os.fspath(path)), "sha256": sha}
+
+
+def named_all(paths) -> list[dict[str, str | None]] | dict[str, str | None] | None:
+    """``named`` of one path or of each of several (data given as one manifest or many)."""
+    if paths is None:
+        return None
+    if isinstance(paths, (list, tuple)):
+        return [named(p) for p in paths]
+    return named(paths)
+
+
 def model_id(sha256: str) -> str:
     """The short id that names exact weights in every record: 'sha256:' + 16 hex digits."""
     return "sha256:" + sha256[:16]

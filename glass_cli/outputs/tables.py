@@ -99,8 +99,11 @@ def _compact(rows: Sequence[ScanResult], title: str, roots: Sequence[str | os.Pa
         out.append(f"{r.p_ai:5.3f}  ")
         out.append(f"{word:9}", style=style)
         line = f"  {size:{size_w}}  {_cut(name, name_w, keep_end=True):{name_w}}"
-        if evidence_w >= 4:
-            line += "  " + _cut(summary(r.evidence) or "-", evidence_w)
+        evidence = summary(r.evidence) or "-"
+        if len(evidence) <= evidence_w:
+            line += "  " + evidence
+        elif evidence != "-":  # too long for the column: whole, on a line of its own, rather than cut
+            line = line.rstrip() + "\n" + _cut(f"{' ' * 7}evidence: {evidence}", width)
         out.append(line.rstrip() + "\n")
     if any(r.crops for r in rows):  # a resize-only baseline has none to point to
         out.append(f"(crops: in the records and --report, or at {WIDE}+ columns)", style="dim")
@@ -157,7 +160,7 @@ MIN_GROUP = 5
 more and a per-group AUROC says nothing."""
 
 
-def eval_tables(summary: dict[str, Any], title: str, *, min_group: int = MIN_GROUP) -> list[Table]:
+def eval_tables(summary: dict[str, Any], title: str, *, min_group: int = MIN_GROUP) -> list[Table | Text]:
     """The overall metrics, then one table per breakdown (generator, family) of the groups
     of at least ``min_group`` images (a line counts the others), then errors."""
     overall = summary["overall"]
@@ -179,11 +182,14 @@ def eval_tables(summary: dict[str, Any], title: str, *, min_group: int = MIN_GRO
         for name, g in shown.items():
             t.add_row(Text(name), g["label"], str(g["n"]), _num(g["accuracy"]), _num(g["mean_p_ai"]), _num(g["auroc"]))
         hidden = len(groups) - len(shown)
+        if not shown:  # no table without rows: one line says why
+            tables.append(Text(f"By {key}: {hidden} group(s), each of fewer than {min_group} images "
+                               "(--min-group 1 lists them; --json has every group)"))
+            continue
         if hidden:
             t.caption = f"{hidden} {key} group(s) of fewer than {min_group} images not listed (--min-group 1 lists all; --json has every group)"
             t.caption_justify = "left"
-        if shown or hidden:
-            tables.append(t)
+        tables.append(t)
     if summary["errors"]:
         t = Table(title="Not scored", title_justify="left")
         t.add_column("file", overflow="fold")
@@ -230,8 +236,10 @@ def cv_tables(document: dict[str, Any]) -> list[Table]:
     reals = Table(title=f"Held-out real sources: share flagged as AI at threshold {at}", title_justify="left")
     fakes = Table(title=f"Held-out fake families: share detected at threshold {at}", title_justify="left")
     for t, which in ((reals, conds), (fakes, [c for c in conds if not c["reals_only"]])):
-        for col, justify in (("family", "left"), ("fold", "right"), ("n", "right")):
-            t.add_column(col, justify=justify)
+        group = "source" if t is reals and document["options"].get("group_by", "source") == "source" else "family"
+        t.add_column(group, overflow="fold", min_width=12)  # whole names, folded rather than cut: they tell sources apart
+        for col in ("fold", "n"):
+            t.add_column(col, justify="right")
         for c in which:
             t.add_column(c["label"], justify="right")
     for f in folds:

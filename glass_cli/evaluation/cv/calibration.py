@@ -12,6 +12,7 @@ from typing import Any
 from glass_cli.evaluation.cv.folds import FoldResult
 from glass_cli.evaluation.cv.options import SOURCE_MIN_N, CvError, CvOptions
 from glass_cli.evaluation.cv.scoring import conditions, fold_numbers, size_keys, spread
+from glass_cli.io import digest
 
 
 def _size_scores(files: Sequence[dict[str, Any]], sizes: Sequence[str], label: int) -> list[float]:
@@ -132,8 +133,8 @@ def save_threshold(cal: dict[str, Any], fold_models: list[str], group_by: str, f
     worst = cal["worst_source_sized"].get("native") or {}
     record = {
         "method": f"leave-{group_by}-out cross-validation",
-        "cv": cv,
-        "data": data,
+        "cv": digest.named(cv) if os.path.isfile(cv) else os.path.basename(cv),  # a record file, or a run folder's name
+        "data": digest.named_all(data),
         "folds": folds,
         "target_fpr": cal["target_fpr"],
         "threshold": cal["threshold"],
@@ -141,6 +142,6 @@ def save_threshold(cal: dict[str, Any], fold_models: list[str], group_by: str, f
         "nested_fpr_native": cal["nested_summary"].get("fpr_native"),
         "nested_tpr_native": cal["nested_summary"].get("tpr_native"),
         "nested_worst_source_native": worst,
-        "source": str(weights),
+        "source": digest.named(weights),
     }
     return save_calibrated(model, config, record, weights, out), record
