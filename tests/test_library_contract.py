@@ -53,8 +53,8 @@ def test_a_scan_from_python_leaves_the_host_process_as_it_found_it(tmp_path, tin
     scans a folder with both engines' paths (thread and process pools), and finds them unchanged."""
     from .conftest import noise_image
 
-    noise_image(120, 90, 1).save(tmp_path / "a.jpg")
-    noise_image(90, 120, 2).save(tmp_path / "b.png")
+    noise_image(200, 150, 1).save(tmp_path / "a.jpg")  # above the default --min-side
+    noise_image(150, 200, 2).save(tmp_path / "b.png")
     code = textwrap.dedent(f"""
         import warnings, torch, sympy  # sympy (torch's) adds a filter of its own when first imported
         from PIL import Image
