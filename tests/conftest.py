@@ -105,6 +105,17 @@ def tiny_glass(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_onnx(tmp_path_factory, tiny_glass):
+    """The tiny GLASS checkpoint exported to ONNX: the engine whose scores do not depend on
+    how files are batched, so the records of two scans can be compared byte for byte."""
+    from glass_cli.inference.export import export
+
+    out = tmp_path_factory.mktemp("onnx") / "tiny-glass.onnx"
+    export(tiny_glass, out)
+    return out
+
+
+@pytest.fixture(scope="session")
 def tiny_baseline(tmp_path_factory):
     import torch
 

@@ -44,17 +44,6 @@ def ray_cluster(kill_dir):
 
 
 @pytest.fixture(scope="module")
-def tiny_onnx(tmp_path_factory, tiny_glass):
-    """The tiny GLASS checkpoint exported to ONNX (the engine whose scores do not depend on
-    how files are batched, so records can be compared byte for byte)."""
-    from glass_cli.inference.export import export
-
-    out = tmp_path_factory.mktemp("onnx") / "tiny-glass.onnx"
-    export(tiny_glass, out)
-    return out
-
-
-@pytest.fixture(scope="module")
 def mixed(tmp_path_factory) -> Path:
     """Good files in several formats and sizes, and one of each kind of bad file."""
     d = tmp_path_factory.mktemp("mixed") / "photos"

@@ -25,17 +25,6 @@ GLASS = shutil.which("glass", path=os.path.dirname(sys.executable))
 
 
 @pytest.fixture(scope="module")
-def tiny_onnx(tmp_path_factory, tiny_glass):
-    """The tiny GLASS model as ONNX: its scores do not depend on how files are batched, so
-    a resumed scan's records can be compared byte for byte with an uninterrupted one's."""
-    from glass_cli.inference.export import export
-
-    out = tmp_path_factory.mktemp("onnx") / "tiny-glass.onnx"
-    export(tiny_glass, out)
-    return out
-
-
-@pytest.fixture(scope="module")
 def many(tmp_path_factory) -> Path:
     """A few hundred small generated pictures in two formats, and three bad files."""
     d = tmp_path_factory.mktemp("many") / "inbox"
