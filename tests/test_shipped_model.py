@@ -143,3 +143,15 @@ def test_scan_with_the_baseline_by_name(tmp_path, monkeypatch):
     assert f"8 scanned, 4 flagged as AI (P(AI) >= {threshold:.6g}), 4 real, 0 not scanned" in lines
     assert not any(line.startswith("(crops:") for line in lines)
     assert f"model: baseline tf_efficientnet_lite0 S=224 ({doc['model']['id']})" in lines
+
+
+@pytest.mark.parametrize("name", ["glass-default.onnx", "glass-default.safetensors", "baseline-lite0.onnx"])
+def test_records_name_no_folder_of_the_machine_that_made_the_model(name):
+    """The shipped models were calibrated on another machine; what a record says of the model
+    names its data and source by file name, not by that machine's folders."""
+    path = ROOT / "weights" / name
+    described = onnxfile.describe_file(path) if name.endswith(".onnx") else checkpoint.describe_file(path)
+    calibration = described["config"].get("calibration") or {}
+    for key in ("data", "source", "cv"):
+        value = calibration.get(key)
+        assert not (isinstance(value, str) and Path(value).is_absolute()), (key, value)

@@ -142,7 +142,7 @@ def describe_file(path: str | os.PathLike, meta: dict[str, str] | None = None, s
         "weights": str(path),
         "sha256": sha,
         "source_sha256": meta.get(META_SOURCE_SHA256),
-        "config": json.loads(config.to_json()),
+        "config": digest.portable(json.loads(config.to_json())),
         "format": "onnx",
         "precision": meta.get(META_PRECISION, "fp32"),
     }

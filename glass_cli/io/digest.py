@@ -34,6 +34,18 @@ def named_all(paths) -> list[dict[str, str | None]] | dict[str, str | None] | No
     return named(paths)
 
 
+def portable(config: dict) -> dict:
+    """A model config as records show it: a calibration written by an older glass named its
+    data, record and source model by absolute paths of the machine that made it; those are
+    shown by file name alone (``named`` is what calibrations write now)."""
+    calibration = config.get("calibration")
+    if not isinstance(calibration, dict):
+        return config
+    fixed = {k: os.path.basename(v) if k in ("data", "source", "cv") and isinstance(v, str) and os.path.isabs(v) else v
+             for k, v in calibration.items()}
+    return {**config, "calibration": fixed}
+
+
 def model_id(sha256: str) -> str:
     """The short id that names exact weights in every record: 'sha256:' + 16 hex digits."""
     return "sha256:" + sha256[:16]

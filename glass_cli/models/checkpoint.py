@@ -194,4 +194,5 @@ def describe_file(path: str | os.PathLike, sha: str | None = None) -> dict:
     and the config."""
     weights, _ = paths_for(path)
     sha = sha or weights_sha256(path)
-    return {"id": digest.model_id(sha), "weights": str(weights), "sha256": sha, "config": read_config(path).to_dict()}
+    return {"id": digest.model_id(sha), "weights": str(weights), "sha256": sha,
+            "config": digest.portable(read_config(path).to_dict())}
