@@ -424,3 +424,26 @@ def test_cuda_that_cannot_start_is_refused_or_reported(models, monkeypatch):
         OnnxEngine(path, device="cuda:1")
     with pytest.raises(EngineError, match="unknown device 'tpu'"):
         OnnxEngine(path, device="tpu")
+
+
+@pytest.mark.heavy
+def test_an_int8_copy_calibrated_on_labelled_pictures(tmp_path, models, photos, tiny_data):
+    out = tmp_path / "tiny.int8.onnx"
+    result = glass_export("--onnx", "--int8", "--calibration", tiny_data, "--calibration-images", "12", "--weights",
+                          models["glass"], "-o", out)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == (f"wrote {out}: glass test_efficientnet+test_resnet K=3 S=32, int8, "
+                                             f"{out.stat().st_size / 1e6:.1f} MB; calibrated on 12 pictures (6 real, 6 AI, 1 sources)")
+    meta = onnxfile.read_metadata(out)
+    assert meta["precision"] == "int8" and json.loads(meta["int8_calibration"])["images"] == 12
+    assert onnxfile.model_id(meta, "x") == onnxfile.model_id(onnxfile.read_metadata(models["glass.onnx"]), "y") + "/int8"
+    int8, fp32 = (json.loads(scan(photos, "--model", m, "--json", "-").stdout) for m in (out, models["glass.onnx"]))
+    pairs = [(a["p_ai"], b["p_ai"]) for a, b in zip(int8["files"], fp32["files"]) if a["p_ai"] is not None]
+    assert pairs and max(abs(a - b) for a, b in pairs) < 0.1  # integer arithmetic on a random tiny model: close, not equal
+    assert int8["model"]["id"].endswith("/int8") and int8["model"]["precision"] == "int8"
+
+
+def test_int8_needs_calibration_pictures(models, tmp_path):
+    result = glass_export("--onnx", "--int8", "--weights", models["glass"], "-o", tmp_path / "x.onnx")
+    assert result.exit_code == 2
+    assert error_line(result) == "glass: error: --int8 needs --calibration DATA (labelled pictures) and an fp32 export (not --fp16)"

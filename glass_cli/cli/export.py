@@ -35,6 +35,9 @@ def export(
         typer.Option("-o", "--output", help="Where to write the .onnx file. Default: NAME.onnx in the current folder."),
     ] = None,
     fp16: Annotated[bool, typer.Option("--fp16", help="Half-precision weights and compute (inputs/outputs stay float32).")] = False,
+    int8: Annotated[bool, typer.Option("--int8", help="Also quantise to INT8 (static, calibrated on --calibration pictures) for CPUs; writes NAME.int8.onnx.")] = False,
+    calibration: Annotated[Path | None, typer.Option(metavar="DATA", help="With --int8: a labelled manifest .csv or real/ fake/ folder whose pictures (both classes, every source) calibrate the activation ranges.")] = None,
+    calibration_images: Annotated[int, typer.Option(help="With --int8: calibration pictures to use.", min=2)] = 256,
     opset: Annotated[int, typer.Option(help="ONNX opset version (18 or newer).")] = 18,
     debug: o.Debug = False,
 ) -> None:
@@ -60,6 +63,19 @@ def export(
             else:
                 err.print(f"export step {i}/{len(STEPS)}: {name}", markup=False)
 
-        result = run_export(weights, output or default_output(weights, fp16), fp16=fp16, opset=opset, on_step=step)
+        if int8:
+            if fp16 or calibration is None:
+                raise ExportError("--int8 needs --calibration DATA (labelled pictures) and an fp32 export (not --fp16)")
+            from glass_cli.inference.quantize import export_int8
+
+            out = output or default_output(weights).with_suffix(".int8.onnx")
+            result, quantized = export_int8(weights, out, calibration, images=calibration_images, on_step=step)
+        else:
+            result = run_export(weights, output or default_output(weights, fp16), fp16=fp16, opset=opset, on_step=step)
+    if int8:
+        typer.echo(f"wrote {quantized.path}: {result.config.describe()}, int8, {quantized.nbytes / 1e6:.1f} MB; calibrated on "
+                   f"{quantized.images} pictures ({quantized.real} real, {quantized.fake} AI, {quantized.sources} sources)")
+        typer.echo(f"fp32 export: onnx.checker passed; {result.describe_checks()}")
+        return
     typer.echo(f"wrote {result.path}: {result.config.describe()}, {result.precision}, opset {result.opset}, {result.nbytes / 1e6:.1f} MB")
     typer.echo(f"onnx.checker passed; {result.describe_checks()}")

@@ -124,12 +124,12 @@ def read_config(path: str | os.PathLike) -> ModelConfig:
 
 def model_id(meta: dict[str, str], sha: str) -> str:
     """The id of the model in an export: the id of the checkpoint it was exported from (so a
-    record says the same model whichever engine ran it), with ``/fp16`` for a half-precision
-    export, whose scores differ slightly; the file's own id when the source is not recorded."""
+    record says the same model whichever engine ran it), with ``/fp16`` or ``/int8`` for a
+    half-precision or integer export, whose scores differ; the file's own id when the source is not recorded."""
     source = meta.get(META_SOURCE_SHA256)
     if not source:
         return digest.model_id(sha)
-    return digest.model_id(source) + ("/fp16" if meta.get(META_PRECISION) == "fp16" else "")
+    return digest.model_id(source) + {"fp16": "/fp16", "int8": "/int8"}.get(meta.get(META_PRECISION, "fp32"), "")
 
 
 def describe_file(path: str | os.PathLike, meta: dict[str, str] | None = None, sha: str | None = None) -> dict:
