@@ -45,3 +45,41 @@ def test_eighty_columns_one_line_per_file(tmp_path, tiny_glass):
     ]
     assert result.stdout.splitlines() == expected
     assert max(map(len, result.stdout.splitlines())) <= 80
+
+
+def test_evidence_too_long_for_its_column_stands_whole_on_its_own_line(tmp_path, tiny_glass):
+    from PIL import Image
+
+    d = tmp_path / "photos"
+    d.mkdir()
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110] = "FUJIFILM", "FinePix2650 Zoom Camera"  # 45 characters of evidence, 41 of column
+    noise_image(200, 150, 3).save(d / "camera.jpg", quality=90, exif=exif)
+    result = narrow.invoke(app, ["scan", str(d), "--weights", str(tiny_glass), "--threshold", "0", "--min-side", "1"])
+    lines = result.stdout.splitlines()
+    row = next(i for i, line in enumerate(lines) if "camera.jpg" in line)
+    assert lines[row].endswith("camera.jpg") and not lines[row].endswith(" ")
+    assert lines[row + 1] == "       evidence: EXIF camera: FUJIFILM FinePix2650 Zoom Camera"
+    summary = next(line for line in lines if " scanned, " in line)
+    assert summary == "1 scanned, 1 flagged as AI (P(AI) >= 0), 0 real, 0 not scanned"  # one line, never broken
+
+
+def test_eval_says_why_it_lists_no_group_instead_of_printing_an_empty_table(tmp_path, tiny_glass):
+    rows = ["path,label,generator,family"]
+    for i, (label, generator) in enumerate([("real", "camera-a"), ("real", "camera-b"), ("fake", "sdxl"), ("fake", "flux")]):
+        noise_image(64, 64, seed=i).save(tmp_path / f"{i}.png")
+        rows.append(f"{tmp_path / f'{i}.png'},{label},{generator},{generator}")
+    (tmp_path / "manifest.csv").write_text("\n".join(rows) + "\n")
+    result = narrow.invoke(app, ["eval", str(tmp_path / "manifest.csv"), "--weights", str(tiny_glass)])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    assert "By generator (AUROC" not in text and "By family (AUROC" not in text
+    assert "By generator: 4 group(s), each of fewer than 5 images (--min-group 1 lists them; --json has every group)" in text
+
+
+def test_cv_and_tune_help_say_what_the_folds_hold_out():
+    wide = CliRunner(env={"COLUMNS": "300"})
+    cv = " ".join(wide.invoke(app, ["cv", "--help"]).stdout.split())
+    tune = " ".join(wide.invoke(app, ["tune", "--help"]).stdout.split())
+    assert "Each fold holds out whole sources" in cv and "leave-family-out" not in cv
+    assert "a leave-source-out cross-validation per trial" in tune and "leave-family-out" not in tune

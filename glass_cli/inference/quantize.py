@@ -123,11 +123,29 @@ class _Reader:
         pass
 
 
+METHODS = ("minmax", "percentile", "entropy")
+
+
+def _depthwise(path: Path) -> list[str]:
+    """Names of the grouped (depthwise) convolutions of a graph."""
+    import onnx
+
+    names = []
+    for node in onnx.load(path).graph.node:
+        if node.op_type == "Conv" and any(a.name == "group" and a.i > 1 for a in node.attribute):
+            names.append(node.name)
+    return names
+
+
 def quantize(source: str | os.PathLike, out: str | os.PathLike, data: str | os.PathLike, *, images: int = DEFAULT_IMAGES,
+             method: str = "minmax", keep_depthwise: bool = False,
              on_image: Callable[[], None] | None = None) -> QuantizeReport:
     """Write an INT8 copy of the fp32 ONNX export ``source`` to ``out``, calibrated on
     ``images`` pictures of ``data`` (see the module docstring)."""
-    from onnxruntime.quantization import QuantFormat, QuantType, quant_pre_process, quantize_static
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quant_pre_process, quantize_static
+
+    if method not in METHODS:
+        raise QuantizeError(f"unknown calibration method {method!r}; use {', '.join(METHODS)}")
 
     source, out = Path(source), Path(out)
     meta = onnxfile.read_metadata(source)
@@ -143,8 +161,11 @@ def quantize(source: str | os.PathLike, out: str | os.PathLike, data: str | os.P
         prepared, quantized = Path(tmp) / "prepared.onnx", Path(tmp) / "int8.onnx"
         try:
             quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+            calibrate = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
+                         "entropy": CalibrationMethod.Entropy}[method]
             quantize_static(prepared, quantized, reader, quant_format=QuantFormat.QDQ, per_channel=True, op_types_to_quantize=OPS,
-                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, calibrate_method=calibrate,
+                            nodes_to_exclude=_depthwise(prepared) if keep_depthwise else None)
         except Exception as exc:
             raise QuantizeError(f"{source}: INT8 quantisation failed ({one_line(exc)})") from None
         import onnx
@@ -152,7 +173,8 @@ def quantize(source: str | os.PathLike, out: str | os.PathLike, data: str | os.P
         proto = onnx.load(quantized)
     record = {"data": digest.named_all(data) if Path(data).is_file() else Path(data).name, "images": len(samples) - reader.skipped,
               "real": real, "fake": len(samples) - real, "sources": len({s.source for s in samples}),
-              "method": "static, QDQ, MinMax; weights INT8 per channel, activations UINT8"}
+              "method": f"static, QDQ, {method}; weights INT8 per channel, activations UINT8"
+                        + ("; depthwise convolutions kept in float" if keep_depthwise else "")}
     del proto.metadata_props[:]
     for key, value in {**meta, onnxfile.META_PRECISION: "int8", META_INT8: json.dumps(record)}.items():
         entry = proto.metadata_props.add()
