@@ -55,6 +55,18 @@ def fmt_of(path: str) -> str:
     return {"jpeg": "jpg"}.get(ext, ext)
 
 
+def materialised(manifest: Path, images: Path, missing: dict[str, int], name: str):
+    """(row, absolute path) of each manifest row whose image is on disk; the others are
+    counted in ``missing[name]``."""
+    with open(manifest, newline="", encoding="utf-8") as f:
+        for r in csv.DictReader(f):
+            path = (images / r["path"]).resolve()
+            if path.is_file():
+                yield r, path
+            else:
+                missing[name] += 1
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--v1", type=Path, required=True, help="train-v1 folder (holding manifest.csv)")
@@ -76,43 +88,32 @@ def main() -> int:
                 "format": fmt_of(r["path"]),
             })
     panels = args.out / "panels"
-    missing = 0
-    with open(args.v2_manifest, newline="", encoding="utf-8") as f:
-        for r in csv.DictReader(f):
-            path = (args.v2_images / r["path"]).resolve()
-            if not path.is_file():
-                missing += 1
-                continue
-            base = {"label": r["label"], "split": "train", "generator": r["generator"], "family": r["family"],
-                    "source": r["source"], "content": r.get("content", "")}
-            if r["source"] == GRID_SOURCE and (r["width"], r["height"]) == ("1024", "1024"):
-                stem = r["path"].replace("/", "__").rsplit(".", 1)[0]
-                grid = None
-                for i, (left, top) in enumerate(((0, 0), (512, 0), (0, 512), (512, 512))):
-                    dst = panels / f"{stem}.panel{i}.png"
-                    if not dst.is_file():
-                        if grid is None:
-                            grid = Image.open(path).convert("RGB")
-                        dst.parent.mkdir(parents=True, exist_ok=True)
-                        tmp = dst.with_suffix(".part")
-                        grid.crop((left, top, left + 512, top + 512)).save(tmp, format="PNG", compress_level=1)
-                        os.replace(tmp, dst)
-                    out_rows.append({**base, "path": str(dst), "format": "png"})
-                continue
-            out_rows.append({**base, "path": str(path), "format": fmt_of(r["path"])})
-    missing_v3 = 0
+    missing = {"v2": 0, "v3": 0}
+    for r, path in materialised(args.v2_manifest, args.v2_images, missing, "v2"):
+        base = {"label": r["label"], "split": "train", "generator": r["generator"], "family": r["family"],
+                "source": r["source"], "content": r.get("content", "")}
+        if r["source"] == GRID_SOURCE and (r["width"], r["height"]) == ("1024", "1024"):
+            stem = r["path"].replace("/", "__").rsplit(".", 1)[0]
+            grid = None
+            for i, (left, top) in enumerate(((0, 0), (512, 0), (0, 512), (512, 512))):
+                dst = panels / f"{stem}.panel{i}.png"
+                if not dst.is_file():
+                    if grid is None:
+                        grid = Image.open(path).convert("RGB")
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = dst.with_suffix(".part")
+                    grid.crop((left, top, left + 512, top + 512)).save(tmp, format="PNG", compress_level=1)
+                    os.replace(tmp, dst)
+                out_rows.append({**base, "path": str(dst), "format": "png"})
+            continue
+        out_rows.append({**base, "path": str(path), "format": fmt_of(r["path"])})
     if args.v3_manifest is not None:
-        with open(args.v3_manifest, newline="", encoding="utf-8") as f:
-            for r in csv.DictReader(f):
-                path = (args.v3_images / r["path"]).resolve()
-                if not path.is_file():
-                    missing_v3 += 1
-                    continue
-                out_rows.append({
-                    "path": str(path), "label": r["label"], "split": "train", "generator": r["generator"],
-                    "family": r["family"], "source": r["source"], "content": r.get("content", ""),
-                    "format": fmt_of(r["path"]),
-                })
+        for r, path in materialised(args.v3_manifest, args.v3_images, missing, "v3"):
+            out_rows.append({
+                "path": str(path), "label": r["label"], "split": "train", "generator": r["generator"],
+                "family": r["family"], "source": r["source"], "content": r.get("content", ""),
+                "format": fmt_of(r["path"]),
+            })
     args.out.mkdir(parents=True, exist_ok=True)
     tmp = args.out / "manifest.csv.part"
     with open(tmp, "w", newline="", encoding="utf-8") as f:
@@ -120,9 +121,9 @@ def main() -> int:
         w.writeheader()
         w.writerows(out_rows)
     os.replace(tmp, args.out / "manifest.csv")
-    notes = [f"{n} train-{v} images not materialised" for n, v in ((missing, "v2"), (missing_v3, "v3")) if n]
+    notes = [f"{n} train-{v} images not materialised" for v, n in missing.items() if n]
     print(f"{len(out_rows)} rows in {args.out / 'manifest.csv'}" + "".join(f"; {n}" for n in notes))
-    return 1 if missing or missing_v3 else 0
+    return 1 if any(missing.values()) else 0
 
 
 if __name__ == "__main__":

@@ -110,6 +110,17 @@ def report(name: str, files: list[dict], v3_root: str, fpr: float) -> dict:
     return out
 
 
+def group_table(results: list[dict], key: str, column: str, title: str) -> None:
+    """One markdown row per group of 5+ images: flagged (or caught) / n under each run."""
+    print(f"\n{title}")
+    print(f"| {column} | " + " | ".join(r["name"] for r in results) + " |")
+    print("|---|" + "---|" * len(results))
+    for name in sorted({g for r in results for g in r[key]}):
+        cells = [r[key].get(name, (0, 0)) for r in results]
+        if max(n for n, _ in cells) >= 5:
+            print(f"| {name} | " + " | ".join(f"{k}/{n}" for n, k in cells) + " |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="+", type=Path)
@@ -143,22 +154,8 @@ def main() -> None:
     print("reals flagged at each run's own 5% threshold, by long side (flagged/n):")
     for r in results:
         print(f"  {r['name']}: " + ", ".join(f"{b} {k}/{n}" for b, (n, k) in r["buckets"].items()))
-    names = sorted({s for r in results for s in r["real_sources"]})
-    print("\nreal sources of 5+ images, flagged/n at each run's own threshold:")
-    print("| source | " + " | ".join(r["name"] for r in results) + " |")
-    print("|---|" + "---|" * len(results))
-    for s in names:
-        cells = [r["real_sources"].get(s, (0, 0)) for r in results]
-        if max(n for n, _ in cells) >= 5:
-            print(f"| {s} | " + " | ".join(f"{k}/{n}" for n, k in cells) + " |")
-    fams = sorted({s for r in results for s in r["fake_families"]})
-    print("\nfake families of 5+ images, caught/n at each run's own threshold:")
-    print("| family | " + " | ".join(r["name"] for r in results) + " |")
-    print("|---|" + "---|" * len(results))
-    for s in fams:
-        cells = [r["fake_families"].get(s, (0, 0)) for r in results]
-        if max(n for n, _ in cells) >= 5:
-            print(f"| {s} | " + " | ".join(f"{k}/{n}" for n, k in cells) + " |")
+    group_table(results, "real_sources", "source", "real sources of 5+ images, flagged/n at each run's own threshold:")
+    group_table(results, "fake_families", "family", "fake families of 5+ images, caught/n at each run's own threshold:")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1) + "\n")
 
