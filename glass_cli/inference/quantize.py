@@ -119,9 +119,6 @@ class _Reader:
     def get_next(self) -> dict[str, np.ndarray] | None:
         return next(self._batches, None)
 
-    def rewind(self) -> None:  # one pass is all MinMax calibration needs
-        pass
-
 
 METHODS = ("minmax", "percentile", "entropy")
 

@@ -80,7 +80,7 @@ def _strip(result: ScanResult, crop_size: int | None, colour, height: int) -> Im
         return None
     side = crop_size or max(max(c.size) for c in expl.crops)
     font = _font(max(12, side // 16))
-    caption = draw_height = ImageDraw.Draw(Image.new("RGB", (1, 1))).textbbox((0, 0), "1: 0.000", font=font)[3] + 6
+    caption = ImageDraw.Draw(Image.new("RGB", (1, 1))).textbbox((0, 0), "1: 0.000", font=font)[3] + 6
     fits = max(1, (max(height, side + caption) + 8) // (side + caption + 8))
     shown = box_groups(result)[:max(4, fits)]  # at least the top 4, more when the picture is tall enough
     out = Image.new("RGB", (side + 16, len(shown) * (side + caption + 8) + 8), (255, 255, 255))
@@ -91,7 +91,7 @@ def _strip(result: ScanResult, crop_size: int | None, colour, height: int) -> Im
         if max(picture.size) > side:
             picture = picture.resize((side, side), Image.Resampling.BOX)
         draw.text((8, y), f"{rank_tag(ranks)}: {crop.weight:.3f}", fill=colour, font=font)
-        y += draw_height
+        y += caption
         out.paste(picture, (8, y))
         draw.rectangle((7, y - 1, 8 + picture.width, y + picture.height), outline=colour, width=1)
         y += side + 8

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from glass_cli.errors import ScanError
 from glass_cli.inference.processes import POOLS
@@ -170,6 +169,3 @@ class ScanSettings:
     def explain(self) -> bool:
         """Whether results keep previews and crops (some output draws them)."""
         return self.outputs.explain
-
-    def weights_path(self) -> Path | None:
-        return None if self.weights is None else Path(self.weights)

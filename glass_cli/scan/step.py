@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,12 +78,12 @@ def explanation(image: Image.Image, boxes, config) -> Explanation:
     mean = tuple(round(255 * m) for m in config.local_norm.mean)
     crops = []
     for box in boxes:
-        crop = rgb(image.crop(box))
         if box[2] > image.width or box[3] > image.height or box[0] < 0 or box[1] < 0:
-            padded = Image.new("RGB", crop.size, mean)
+            crop = Image.new("RGB", (box[2] - box[0], box[3] - box[1]), mean)
             inside = image.crop((max(box[0], 0), max(box[1], 0), min(box[2], image.width), min(box[3], image.height)))
-            padded.paste(rgb(inside), (max(0, -box[0]), max(0, -box[1])))
-            crop = padded
+            crop.paste(rgb(inside), (max(0, -box[0]), max(0, -box[1])))
+        else:
+            crop = rgb(image.crop(box))
         crops.append(crop)
     return Explanation(rgb(preview), scale, crops)
 
@@ -110,6 +111,18 @@ def orientation_of(header: Image.Image) -> int | None:
         return None
 
 
+def _guarded(result: ScanResult, step: Callable[[], object]):
+    """``step()``, with a LoadError, or any other exception (a bug or an exotic file must not
+    end the scan), made the file's error: then None."""
+    try:
+        return step()
+    except LoadError as exc:
+        result.error = exc.reason
+    except Exception as exc:
+        result.error = f"internal error while preparing views ({type(exc).__name__}: {exc})"
+    return None
+
+
 @dataclass(frozen=True)
 class FileStep:
     """The per-file step for one model (see the module docstring). Frozen and picklable, so
@@ -134,27 +147,24 @@ class FileStep:
         index, item = indexed
         if isinstance(item, WalkError):
             return self._result(index, item.path, error=item.reason), None
-        path = Path(item)
         result = self._result(index, str(item))
-        try:
-            data = self._read(result, path)
-            if self.cache is not None:
-                cached = self.cache.get(result.sha256, self.cache_key)
-                if cached is not None:
-                    fill(result, cached)
-                    if self.explain and cached["p_ai"] is not None:
-                        self._pictures(result, data, path)
-                    return result, None
-            if self.on_device:
-                jpeg = self._for_device(result, data)
-                if jpeg is not None:
-                    return result, jpeg
-            return result, self.decode(result, data, path)
-        except LoadError as exc:
-            result.error = exc.reason
-        except Exception as exc:  # a bug or an exotic file must not end the scan
-            result.error = f"internal error while preparing views ({type(exc).__name__}: {exc})"
-        return result, None
+        return result, _guarded(result, lambda: self._prepare(result, Path(item)))
+
+    def _prepare(self, result: ScanResult, path: Path) -> Views | EncodedJpeg | None:
+        data = self._read(result, path)
+        if self.cache is not None:
+            cached = self.cache.get(result.sha256, self.cache_key)
+            if cached is not None:  # the cached answer carries the evidence too: nothing more to read
+                fill(result, cached)
+                if self.explain and cached["p_ai"] is not None:
+                    self._pictures(result, data, path)
+                return None
+        result.evidence = read_evidence(data)
+        if self.on_device:
+            jpeg = self._for_device(result, data)
+            if jpeg is not None:
+                return jpeg
+        return self.decode(result, data, path)
 
     def failed(self, indexed, reason: str) -> tuple[ScanResult, None]:
         """The result of a file the step never finished (given up, or its worker died)."""
@@ -168,7 +178,6 @@ class FileStep:
     def _read(self, result: ScanResult, path: Path) -> bytes:
         data, result.mtime_ns = read_file(path, max_bytes=self.limits.max_bytes)
         result.bytes, result.sha256 = len(data), hashlib.sha256(data).hexdigest()
-        result.evidence = read_evidence(data)
         return data
 
     def decode(self, result: ScanResult, data: bytes, path: Path) -> Views | None:
@@ -207,13 +216,7 @@ class FileStep:
 
     def decode_guarded(self, result: ScanResult, data: bytes, path: Path) -> Views | None:
         """``decode`` with its failures made the file's error, as ``__call__`` does."""
-        try:
-            return self.decode(result, data, path)
-        except LoadError as exc:
-            result.error = exc.reason
-        except Exception as exc:
-            result.error = f"internal error while preparing views ({type(exc).__name__}: {exc})"
-        return None
+        return _guarded(result, lambda: self.decode(result, data, path))
 
     def _for_device(self, result: ScanResult, data: bytes) -> EncodedJpeg | None:
         """An EncodedJpeg for a whole baseline/progressive RGB or grey JPEG within the limits;
