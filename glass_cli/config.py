@@ -16,6 +16,10 @@ from glass_cli import __version__
 
 Architecture = Literal["glass", "baseline"]
 ARCHITECTURES: tuple[str, ...] = ("glass", "baseline")
+LOCAL_INPUTS: tuple[str, ...] = ("rgb", "npr")
+"""What GLASS's local backbone is fed: the crop's pixels (rgb), or its neighbouring-pixel
+residual (npr: the crop minus its 2x-nearest down-then-up-sampled copy, scaled; computed
+inside the model, ``models.glass.npr_residual``)."""
 CLASSES: tuple[str, str] = ("real", "ai")
 """Class order of the model's two logits: index 1 is P(AI-generated)."""
 
@@ -39,7 +43,8 @@ class Normalization:
 
 
 def check_model_fields(
-    *, arch: str, num_crops: int, crop_size: int, dropout: float, crop_scales: tuple[int, ...], shown_scales: str | None = None
+    *, arch: str, num_crops: int, crop_size: int, dropout: float, crop_scales: tuple[int, ...], shown_scales: str | None = None,
+    local_input: str = "rgb",
 ) -> None:
     """The one check of the model fields that ModelConfig and TrainConfig share (TrainConfig
     holds them flat, ``crop_scales`` as text such as "1,2", shown as given in the message).
@@ -53,6 +58,10 @@ def check_model_fields(
     if not crop_scales or any(int(m) < 1 for m in crop_scales) or len(set(crop_scales)) != len(crop_scales):
         shown = shown_scales if shown_scales is not None else ",".join(str(m) for m in crop_scales)
         raise ValueError(f"crop_scales must be distinct integers >= 1 such as 1,2; got {shown!r}")
+    if local_input not in LOCAL_INPUTS:
+        raise ValueError(f"local_input must be one of {LOCAL_INPUTS}, got {local_input!r}")
+    if local_input == "npr" and crop_size % 2:
+        raise ValueError(f"local_input npr needs an even crop_size, got {crop_size}")
 
 
 @dataclass(frozen=True)
@@ -85,10 +94,15 @@ class ModelConfig:
     attention-pooled crops, trained beside the fused head (deep supervision, TrainConfig
     ``aux_weight``). ``forward`` never uses them: scan and export see the fused output only.
     Left out of ``to_dict`` when off, so configs without them read and write as before."""
+    local_input: str = "rgb"
+    """GLASS only: what the local backbone sees (``LOCAL_INPUTS``). The views are the same
+    either way; the residual is computed inside the model, so the ONNX export carries it.
+    Left out of ``to_dict`` at "rgb"."""
 
     def __post_init__(self) -> None:
         check_model_fields(
-            arch=self.arch, num_crops=self.num_crops, crop_size=self.crop_size, dropout=self.dropout, crop_scales=tuple(self.crop_scales)
+            arch=self.arch, num_crops=self.num_crops, crop_size=self.crop_size, dropout=self.dropout, crop_scales=tuple(self.crop_scales),
+            local_input=self.local_input,
         )
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold must lie in [0, 1], got {self.threshold}")
@@ -105,7 +119,8 @@ class ModelConfig:
         same = self.global_backbone == self.local_backbone
         nets = self.global_backbone if same else f"{self.global_backbone}+{self.local_backbone}"
         scales = "" if tuple(self.crop_scales) == (1,) else " scales " + ",".join(str(m) for m in self.crop_scales)
-        return f"glass {nets} K={self.num_crops} S={self.crop_size}{scales}"
+        residual = "" if self.local_input == "rgb" else f" local={self.local_input}"
+        return f"glass {nets} K={self.num_crops} S={self.crop_size}{scales}{residual}"
 
     @property
     def crops_per_image(self) -> int:
@@ -116,6 +131,8 @@ class ModelConfig:
         d = dataclasses.asdict(self)
         if not self.aux_heads:
             del d["aux_heads"]
+        if self.local_input == "rgb":
+            del d["local_input"]
         return d
 
     def to_json(self) -> str:
@@ -151,7 +168,7 @@ BALANCE_MODES: tuple[str, ...] = ("sampler", "source", "loss", "none")
 REENCODE_MODES: tuple[str, ...] = ("jpeg", "mixed")
 SELECT_METRICS: tuple[str, ...] = ("accuracy", "auroc", "loss")
 
-LATER_OPTIONS: dict[str, Any] = {"aux_weight": 0.0}
+LATER_OPTIONS: dict[str, Any] = {"aux_weight": 0.0, "local_input": "rgb", "local_native": 0.0}
 """Recipe options added after cross-validation plans and records were first kept, with the
 default that those earlier runs used: left out of ``recipe_of`` at that default, so earlier
 plans still resume and earlier records still match their models."""
@@ -198,6 +215,8 @@ class TrainConfig:
     so that config files and saved runs keep writing "1,2"."""
     dropout: float = 0.1
     attn_hidden: int = 128
+    local_input: str = "rgb"
+    """GLASS's local input: rgb or npr (ModelConfig.local_input)."""
     pretrained: bool = True
     global_weights: str = ""
     """A timm-format weights file for the global backbone (offline use of hub models)."""
@@ -226,6 +245,11 @@ class TrainConfig:
     when above 0): the long side becomes log-uniform in [size_aug_min, size_aug_max]."""
     size_aug_min: int = 384
     size_aug_max: int = 1024
+    local_native: float = 0.0
+    """GLASS only: probability that a training image's local crops are cut from the picture
+    before the downscale or size-aware rescale (random crop, re-encode and flip still apply),
+    while the global view sees the rescaled one, as a scan sees a file's native pixels.
+    0: both views come from the one augmented picture."""
     # optimisation
     epochs: int = 10
     batch_size: int = 16
@@ -261,7 +285,7 @@ class TrainConfig:
             raise ValueError(f"crop_scales must be distinct integers >= 1 such as 1,2; got {self.crop_scales!r}")
         check_model_fields(
             arch=self.arch, num_crops=self.num_crops, crop_size=self.crop_size, dropout=self.dropout,
-            crop_scales=scales, shown_scales=self.crop_scales,
+            crop_scales=scales, shown_scales=self.crop_scales, local_input=self.local_input,
         )
         checks = [
             (self.balance in BALANCE_MODES, f"balance must be one of {BALANCE_MODES}, got {self.balance!r}"),
@@ -277,6 +301,7 @@ class TrainConfig:
             (self.aux_weight >= 0, f"aux_weight must be >= 0, got {self.aux_weight}"),
             (self.limit_train >= 0 and self.limit_val >= 0, "limit_train and limit_val must be >= 0"),
             (0.0 <= self.size_aug <= 1.0, f"size_aug must lie in [0, 1], got {self.size_aug}"),
+            (0.0 <= self.local_native <= 1.0, f"local_native must lie in [0, 1], got {self.local_native}"),
             (8 <= self.size_aug_min <= self.size_aug_max, f"need 8 <= size_aug_min <= size_aug_max, got {self.size_aug_min}, {self.size_aug_max}"),
             (self.workers >= 0, f"workers must be >= 0, got {self.workers}"),
         ]
@@ -301,6 +326,7 @@ class TrainConfig:
             "attn_hidden": self.attn_hidden,
             "crop_scales": parse_scales(self.crop_scales) if self.arch == "glass" else (1,),
             "aux_heads": self.arch == "glass" and self.aux_weight > 0,
+            "local_input": self.local_input if self.arch == "glass" else "rgb",
         }
 
     def to_dict(self) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from glass_cli.config import ModelConfig, TrainConfig
+from glass_cli.config import ModelConfig, TrainConfig, recipe_of
 
 
 @pytest.mark.parametrize(
@@ -45,8 +45,6 @@ def _error(cls, **fields) -> ValueError:
 def test_aux_weight_is_in_the_recipe_only_when_on():
     """Plans and records kept before deep supervision existed still match a run at its
     default (aux_weight 0); a run with it on is another recipe. It builds aux heads for GLASS only."""
-    from glass_cli.config import recipe_of
-
     plain, ds = TrainConfig(), TrainConfig(aux_weight=0.5)
     assert "aux_weight" not in recipe_of(plain.to_dict()) and recipe_of(ds.to_dict())["aux_weight"] == 0.5
     assert TrainConfig.from_json(ds.to_json()) == ds
@@ -54,3 +52,16 @@ def test_aux_weight_is_in_the_recipe_only_when_on():
     assert not ds.replace(arch="baseline").model_options()["aux_heads"]
     with pytest.raises(ValueError, match="aux_weight must be >= 0"):
         TrainConfig(aux_weight=-1.0)
+
+
+def test_local_input_and_native_crops_are_in_the_recipe_only_when_on():
+    plain = TrainConfig()
+    assert "local_input" not in recipe_of(plain.to_dict()) and "local_native" not in recipe_of(plain.to_dict())
+    npr = TrainConfig(local_input="npr", local_native=0.5)
+    assert recipe_of(npr.to_dict())["local_input"] == "npr" and recipe_of(npr.to_dict())["local_native"] == 0.5
+    assert npr.model_options()["local_input"] == "npr"
+    assert npr.replace(arch="baseline").model_options()["local_input"] == "rgb"
+    with pytest.raises(ValueError, match="local_native must lie in"):
+        TrainConfig(local_native=1.5)
+    with pytest.raises(ValueError, match="local_input must be one of"):
+        TrainConfig(local_input="srm")

@@ -143,3 +143,28 @@ def test_jpeg_augmentation_replaces_the_quantisation_tables():
     from glass_cli.data.augment import jpeg_bytes
 
     assert Image.open(io.BytesIO(jpeg_bytes(out, 60))).quantization != original
+
+
+def test_native_split_keeps_the_crop_reencode_and_flip_but_not_the_rescale():
+    """TrainConfig.local_native: the crops' picture skips the rescale (and blur) only; the
+    plain ``apply`` is the first picture of ``apply_split(native=False)``, draw for draw."""
+    rng = np.random.default_rng(0)
+    image = Image.fromarray(rng.integers(0, 256, (300, 400, 3), dtype=np.uint8))
+    aug = Augment(crop_p=1.0, blur_p=0.0, jpeg_p=1.0, flip_p=1.0, size_p=1.0, size_min=64, size_max=128, webp_share=0.5, chain_p=0.5)
+    for i in range(6):
+        plain = aug.apply(image, sample_rng(0, 0, i))
+        same, again = aug.apply_split(image, sample_rng(0, 0, i), native=False)
+        assert same is again and np.array_equal(np.asarray(plain), np.asarray(same))
+        small, native = aug.apply_split(image, sample_rng(0, 0, i))
+        assert np.array_equal(np.asarray(plain), np.asarray(small))
+        assert max(small.size) <= 128 and 240 <= native.width <= 400 and 180 <= native.height <= 300
+        assert abs(native.width / native.height - small.width / small.height) < 0.05
+        # the same flip: the native picture shrunk to the small one's size matches it roughly
+        back = np.asarray(native.resize(small.size, Image.Resampling.BOX), dtype=np.float32)
+        mirrored = back[:, ::-1]
+        own = np.asarray(small, dtype=np.float32)
+        assert np.abs(back - own).mean() < np.abs(mirrored - own).mean()
+    # nothing rescaled (below the range): one picture, no second re-encode
+    tiny = image.resize((60, 45))
+    a, b = aug.apply_split(tiny, sample_rng(0, 0, 0))
+    assert a is b

@@ -98,3 +98,30 @@ def test_aux_heads_are_for_training_only():
     # configs without aux heads read and write as before; with them they round-trip
     assert "aux_heads" not in cfg.replace(aux_heads=False).to_dict()
     assert ModelConfig.from_json(cfg.to_json()) == cfg and cfg.to_dict()["aux_heads"] is True
+
+
+def test_npr_local_input_feeds_the_residual_to_the_local_backbone_only():
+    from glass_cli.models.glass import NPR_GAIN, npr_residual
+
+    x = torch.arange(16.0).reshape(1, 1, 4, 4)
+    expected = torch.tensor([[0.0, 1, 0, 1], [4, 5, 4, 5], [0, 1, 0, 1], [4, 5, 4, 5]]) * NPR_GAIN
+    torch.testing.assert_close(npr_residual(x)[0, 0], expected)
+    # a picture made of flat 2x2 blocks (a nearest-neighbour 2x upsampling) has no residual
+    blocks = torch.randn(2, 3, 8, 8).repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
+    assert npr_residual(blocks).abs().max() == 0
+    torch.manual_seed(0)
+    model, cfg = new_model("glass", "test_efficientnet", **TINY, local_input="npr")
+    assert cfg.describe().endswith("local=npr") and cfg.to_dict()["local_input"] == "npr"
+    assert "local_input" not in cfg.replace(local_input="rgb").to_dict()
+    rgb = build_model(cfg.replace(local_input="rgb"))
+    rgb.load_state_dict(model.state_dict())
+    model.eval(), rgb.eval()
+    g, c = torch.randn(2, 3, 32, 32), torch.randn(2, 3, 3, 32, 32)
+    with torch.no_grad():
+        assert not torch.allclose(model(g, c)[0], rgb(g, c)[0])
+        torch.testing.assert_close(model.embed_crops(c), rgb.embed_crops(npr_residual(c.flatten(0, 1)).unflatten(0, (2, 3))))
+        torch.testing.assert_close(model.global_net(g), rgb.global_net(g))
+    with pytest.raises(ValueError, match="local_input must be one of"):
+        ModelConfig(local_input="srm")
+    with pytest.raises(ValueError, match="local_input npr needs an even crop_size, got 33"):
+        ModelConfig(crop_size=33, local_input="npr")

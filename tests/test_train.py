@@ -235,6 +235,36 @@ def test_deep_supervision_trains_scans_and_exports(runner, tmp_path, tiny_data):
     assert not checkpoint.load(tmp_path / "ds-base" / "last.safetensors")[1].aux_heads
 
 
+def test_npr_local_input_and_native_crops_train_scan_and_export(runner, tmp_path, tiny_data):
+    """--local-input npr puts the residual inside the model (checkpoint and ONNX carry it);
+    --local-native cuts the training crops before the rescale. Both are in the recipe only
+    when on; the baseline ignores both."""
+    run = tmp_path / "npr"
+    args = ["train", str(tiny_data), "--name", "npr", "--runs-dir", str(tmp_path), "--epochs", "2", *TINY]
+    result = runner.invoke(app, [*args, "--local-input", "npr", "--local-native", "1", "--size-aug", "1", "--size-aug-min", "16", "--size-aug-max", "24"])
+    assert result.exit_code == 0, result.output
+    saved = TrainConfig.from_json((run / "config.json").read_text())
+    assert (saved.local_input, saved.local_native) == ("npr", 1.0)
+    model, config = checkpoint.load(run / "last.safetensors")
+    assert config.local_input == "npr" and config.describe().endswith("local=npr")
+    losses = [float(r["train_loss"]) for r in read_metrics(run)]
+    assert all(0 < x < 2 for x in losses), losses
+    scanned = runner.invoke(app, ["scan", str(tiny_data / "real"), "--weights", str(run / "last.safetensors"), "--json", "-", "--min-side", "1"])
+    assert scanned.exit_code in (0, 1), scanned.output
+    assert len(json.loads(scanned.stdout)["files"]) == 16
+    exported = runner.invoke(app, ["export", "--onnx", "--weights", str(run / "last.safetensors"), "-o", str(tmp_path / "npr.onnx")])
+    assert exported.exit_code == 0, exported.output
+    onnx_scan = runner.invoke(app, ["scan", str(tiny_data / "real"), "--weights", str(tmp_path / "npr.onnx"), "--json", "-", "--min-side", "1"])
+    by_path = {f["path"]: f["p_ai"] for f in json.loads(scanned.stdout)["files"]}
+    assert all(abs(f["p_ai"] - by_path[f["path"]]) < 1e-4 for f in json.loads(onnx_scan.stdout)["files"])
+    bad = runner.invoke(app, [*args[:4], "bad", *args[5:], "--local-input", "srm"])
+    assert bad.exit_code == 2 and "'srm' is not one of 'rgb', 'npr'" in bad.output
+    base = runner.invoke(app, ["train", str(tiny_data), "--name", "npr-base", "--runs-dir", str(tmp_path), "--epochs", "1",
+                               "--baseline", *TINY, "--local-input", "npr", "--local-native", "1"])
+    assert base.exit_code == 0, base.output
+    assert checkpoint.load(tmp_path / "npr-base" / "last.safetensors")[1].local_input == "rgb"
+
+
 def test_lr_schedule_warms_up_then_decays_to_the_floor():
     total, warmup, floor = 100, 10, 0.01
     factors = [lr_factor(s, total, warmup, floor) for s in range(total + 1)]

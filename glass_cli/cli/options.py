@@ -26,7 +26,7 @@ from typing import Annotated, Any, get_args, get_origin
 
 import typer
 
-from glass_cli.config import BALANCE_MODES, REENCODE_MODES, TrainConfig
+from glass_cli.config import BALANCE_MODES, LOCAL_INPUTS, REENCODE_MODES, TrainConfig
 from glass_cli.evaluation.cv.options import GROUP_BY
 from glass_cli.inference.engines import ENGINES, PRECISIONS
 from glass_cli.inference.processes import POOLS
@@ -49,6 +49,7 @@ Pool = choices("Pool", POOLS)
 Decode = choices("Decode", ("cpu", "gpu"))
 Balance = choices("Balance", BALANCE_MODES)
 Reencode = choices("Reencode", REENCODE_MODES)
+LocalInput = choices("LocalInput", LOCAL_INPUTS)
 GroupBy = choices("GroupBy", GROUP_BY)
 Metric = choices("Metric", TUNE_METRICS)
 
@@ -152,6 +153,7 @@ MODEL = panel(
     Spec("crop_size", Annotated[int | None, _opt("S, side of the global view and of each crop. Default: 224.", min=8)]),
     Spec("crop_scales", Annotated[str | None, _opt("GLASS local-branch scales: K crops of M*S native pixels per scale, shrunk to S. Default: 1 (native only).", metavar="M,M,...")]),
     Spec("dropout", Annotated[float | None, _opt("Dropout before the classifier. Default: 0.1.")]),
+    Spec("local_input", Annotated[LocalInput | None, _opt("GLASS local-branch input: the crop's pixels (rgb) or its NPR residual, the crop minus its 2x nearest down-up copy (npr). Default: rgb.")]),
 )
 OPTIMISATION = panel(
     "Optimisation",
@@ -171,6 +173,7 @@ DATA = panel(
     Spec("size_aug", Annotated[float | None, _opt("Probability of the size-aware rescale of both classes (replaces the factor downscale): long side log-uniform in [--size-aug-min, --size-aug-max]. Default: 0 (off).", min=0.0, max=1.0)]),
     Spec("size_aug_min", Annotated[int | None, _opt("Smallest long side of the size-aware rescale. Default: 384.", min=8)]),
     Spec("size_aug_max", Annotated[int | None, _opt("Largest long side of the size-aware rescale (never enlarges). Default: 1024.", min=8)]),
+    Spec("local_native", Annotated[float | None, _opt("GLASS: probability that a training image's crops are cut before the downscale or size-aware rescale (same crop, re-encode and flip), so the local branch trains on native pixels as scan sees them. Default: 0.", min=0.0, max=1.0)]),
     Spec("balance", Annotated[Balance | None, _opt("Class balance: weighted sampler, per-source sampler (each source's share grows as its size to --source-power, the square root by default), loss weights, or none. Default: sampler.")]),
     Spec("source_power", Annotated[float | None, _opt("With --balance source, each source's share of its class grows as its size to this power (0: all sources alike, 1: as their sizes). Default: 0.5.", min=0.0, max=1.0)]),
     Spec("epoch_size", Annotated[int | None, _opt("Images drawn per epoch. Default: the training set's size.", min=1)]),

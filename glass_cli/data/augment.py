@@ -70,12 +70,21 @@ class Augment:
             raise ValueError(f"size augmentation range needs 8 <= min <= max, got {self.size_min}..{self.size_max}")
 
     def apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
+        return self.apply_split(image, rng, native=False)[0]
+
+    def apply_split(self, image: Image.Image, rng: np.random.Generator, native: bool = True) -> tuple[Image.Image, Image.Image]:
+        """(picture for the global view, picture for the local crops). With ``native`` the
+        second skips the downscale / size-aware rescale and the blur but gets the same random
+        crop, the same re-encode chain (codec and qualities) and the same flip: the crops see
+        native pixels as a scan of the file would. Without it (``apply``) both are the same
+        picture."""
         w, h = image.size
         if rng.random() < self.crop_p:
             cw = max(1, int(round(w * rng.uniform(self.crop_min, 1.0))))
             ch = max(1, int(round(h * rng.uniform(self.crop_min, 1.0))))
             left, top = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
             image = image.crop((left, top, left + cw, top + ch))
+        local = image
         if self.size_p > 0:
             if rng.random() < self.size_p:
                 image = rescale_long_side(image, self.size_min, self.size_max, rng)
@@ -83,18 +92,27 @@ class Augment:
             image = scale_image(image, rng.uniform(self.downscale_min, 1.0))
         if rng.random() < self.blur_p:
             image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.1, self.blur_max)))
+        if not native or local.size == image.size:
+            local = None  # the same picture (nothing rescaled): no second re-encode
         if rng.random() < self.jpeg_p:
-            image = self._reencode(image, rng)
+            codecs = [self._codec(rng)]
             if self.chain_p > 0 and rng.random() < self.chain_p:
-                image = self._reencode(image, rng)
+                codecs.append(self._codec(rng))
+            for fmt, quality in codecs:
+                image = encoded_roundtrip(image, fmt, quality)
+                if local is not None:
+                    local = encoded_roundtrip(local, fmt, quality)
         if rng.random() < self.flip_p:
             image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        return image
+            if local is not None:
+                local = local.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        return image, image if local is None else local
 
-    def _reencode(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
+    def _codec(self, rng: np.random.Generator) -> tuple[str, int]:
+        """One re-encode's format and quality."""
         if self.webp_share > 0 and rng.random() < self.webp_share:
-            return encoded_roundtrip(image, "WEBP", int(rng.integers(self.jpeg_min, self.jpeg_max + 1)))
-        return jpeg_roundtrip(image, int(rng.integers(self.jpeg_min, self.jpeg_max + 1)))
+            return "WEBP", int(rng.integers(self.jpeg_min, self.jpeg_max + 1))
+        return "JPEG", int(rng.integers(self.jpeg_min, self.jpeg_max + 1))
 
 
 def augment_for(reencode: str, **size: float) -> Augment:

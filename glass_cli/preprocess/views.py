@@ -122,17 +122,23 @@ def plan_crops(width: int, height: int, config: ModelConfig, seed: int) -> tuple
     return CropPlan(boxes, path, first.grid, cells), factors
 
 
-def build_views(image: Image.Image, config: ModelConfig, seed: int) -> Views:
-    """Prepare one RGB image for the model described by ``config``; crops placed by ``seed``."""
+def build_views(image: Image.Image, config: ModelConfig, seed: int, crops_from: Image.Image | None = None) -> Views:
+    """Prepare one RGB image for the model described by ``config``; crops placed by ``seed``.
+
+    ``crops_from`` (training only, ``TrainConfig.local_native``) cuts the crops from another
+    picture of the same image, its native-resolution copy; scan never passes it."""
     if image.mode not in PIXEL_MODES:
         raise ValueError(f"build_views needs an RGB image, got mode {image.mode}")
     s = config.crop_size
     global_view = resize_view(image, s, config.global_norm)
     if not config.uses_crops:
         return Views(global_view, None, None, image.size)
-    plan, factors = plan_crops(image.width, image.height, config, seed)
-    crops = np.stack([cut_crop(image, box, config.local_norm, m) for box, m in zip(plan.boxes, factors)])
-    return Views(global_view, crops, plan, image.size)
+    source = image if crops_from is None else crops_from
+    if source.mode not in PIXEL_MODES:
+        raise ValueError(f"build_views needs an RGB image, got mode {source.mode}")
+    plan, factors = plan_crops(source.width, source.height, config, seed)
+    crops = np.stack([cut_crop(source, box, config.local_norm, m) for box, m in zip(plan.boxes, factors)])
+    return Views(global_view, crops, plan, source.size)
 
 
 def rgb(image: Image.Image) -> Image.Image:

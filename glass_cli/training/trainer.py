@@ -125,6 +125,8 @@ class Trainer:
         self.aux_weight = config.aux_weight if self.model_config.aux_heads else 0.0
         """Deep supervision: each auxiliary head's loss weight (0: fused loss only). The
         reported train loss is the fused head's alone, comparable with runs without it."""
+        self.local_native = config.local_native if self.model_config.uses_crops else 0.0
+        """GLASS: probability that a sample's crops come from its picture before rescaling."""
         self.val_criterion = torch.nn.CrossEntropyLoss(label_smoothing=config.label_smoothing, reduction="sum")
         self.augment = (
             augment_for(config.reencode, size_p=config.size_aug, size_min=config.size_aug_min, size_max=config.size_aug_max)
@@ -200,9 +202,13 @@ class Trainer:
             self._say(f"skipping unreadable training image {exc.path}: {exc.reason}")
             return None
         rng = sample_rng(self.config.seed, epoch, position)
+        native = None
         if self.augment is not None:
-            image = self.augment.apply(image, rng)
-        return build_views(image, self.model_config, int(rng.integers(0, 2**63 - 1)))
+            if self.local_native and rng.random() < self.local_native:
+                image, native = self.augment.apply_split(image, rng)
+            else:
+                image = self.augment.apply(image, rng)
+        return build_views(image, self.model_config, int(rng.integers(0, 2**63 - 1)), crops_from=native)
 
     def _val_item(self, sample: Sample) -> Views | None:
         hit = self._val_views.get(sample.path)
