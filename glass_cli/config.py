@@ -20,6 +20,9 @@ LOCAL_INPUTS: tuple[str, ...] = ("rgb", "npr")
 """What GLASS's local backbone is fed: the crop's pixels (rgb), or its neighbouring-pixel
 residual (npr: the crop minus its 2x-nearest down-then-up-sampled copy, scaled; computed
 inside the model, ``models.glass.npr_residual``)."""
+PLACEMENTS: tuple[str, ...] = ("uniform", "texture")
+"""Where a crop goes inside its stratum: a uniform draw, or the most textured of a few draws
+(``preprocess.sampling``)."""
 CLASSES: tuple[str, str] = ("real", "ai")
 """Class order of the model's two logits: index 1 is P(AI-generated)."""
 
@@ -44,7 +47,7 @@ class Normalization:
 
 def check_model_fields(
     *, arch: str, num_crops: int, crop_size: int, dropout: float, crop_scales: tuple[int, ...], shown_scales: str | None = None,
-    local_input: str = "rgb",
+    local_input: str = "rgb", placement: str = "uniform",
 ) -> None:
     """The one check of the model fields that ModelConfig and TrainConfig share (TrainConfig
     holds them flat, ``crop_scales`` as text such as "1,2", shown as given in the message).
@@ -60,6 +63,8 @@ def check_model_fields(
         raise ValueError(f"crop_scales must be distinct integers >= 1 such as 1,2; got {shown!r}")
     if local_input not in LOCAL_INPUTS:
         raise ValueError(f"local_input must be one of {LOCAL_INPUTS}, got {local_input!r}")
+    if placement not in PLACEMENTS:
+        raise ValueError(f"placement must be one of {PLACEMENTS}, got {placement!r}")
     if local_input == "npr" and crop_size % 2:
         raise ValueError(f"local_input npr needs an even crop_size, got {crop_size}")
 
@@ -98,11 +103,14 @@ class ModelConfig:
     """GLASS only: what the local backbone sees (``LOCAL_INPUTS``). The views are the same
     either way; the residual is computed inside the model, so the ONNX export carries it.
     Left out of ``to_dict`` at "rgb"."""
+    placement: str = "uniform"
+    """GLASS only: crop placement inside each stratum (``PLACEMENTS``); "texture" keeps the
+    most textured of a few seeded candidates. Left out of ``to_dict`` at "uniform"."""
 
     def __post_init__(self) -> None:
         check_model_fields(
             arch=self.arch, num_crops=self.num_crops, crop_size=self.crop_size, dropout=self.dropout, crop_scales=tuple(self.crop_scales),
-            local_input=self.local_input,
+            local_input=self.local_input, placement=self.placement,
         )
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold must lie in [0, 1], got {self.threshold}")
@@ -120,7 +128,8 @@ class ModelConfig:
         nets = self.global_backbone if same else f"{self.global_backbone}+{self.local_backbone}"
         scales = "" if tuple(self.crop_scales) == (1,) else " scales " + ",".join(str(m) for m in self.crop_scales)
         residual = "" if self.local_input == "rgb" else f" local={self.local_input}"
-        return f"glass {nets} K={self.num_crops} S={self.crop_size}{scales}{residual}"
+        placed = "" if self.placement == "uniform" else f" placement={self.placement}"
+        return f"glass {nets} K={self.num_crops} S={self.crop_size}{scales}{residual}{placed}"
 
     @property
     def crops_per_image(self) -> int:
@@ -133,6 +142,8 @@ class ModelConfig:
             del d["aux_heads"]
         if self.local_input == "rgb":
             del d["local_input"]
+        if self.placement == "uniform":
+            del d["placement"]
         return d
 
     def to_json(self) -> str:
@@ -168,7 +179,7 @@ BALANCE_MODES: tuple[str, ...] = ("sampler", "source", "loss", "none")
 REENCODE_MODES: tuple[str, ...] = ("jpeg", "mixed")
 SELECT_METRICS: tuple[str, ...] = ("accuracy", "auroc", "loss")
 
-LATER_OPTIONS: dict[str, Any] = {"aux_weight": 0.0, "local_input": "rgb", "local_native": 0.0}
+LATER_OPTIONS: dict[str, Any] = {"aux_weight": 0.0, "local_input": "rgb", "local_native": 0.0, "placement": "uniform"}
 """Recipe options added after cross-validation plans and records were first kept, with the
 default that those earlier runs used: left out of ``recipe_of`` at that default, so earlier
 plans still resume and earlier records still match their models."""
@@ -217,6 +228,8 @@ class TrainConfig:
     attn_hidden: int = 128
     local_input: str = "rgb"
     """GLASS's local input: rgb or npr (ModelConfig.local_input)."""
+    placement: str = "uniform"
+    """GLASS's crop placement inside each stratum: uniform or texture (ModelConfig.placement)."""
     pretrained: bool = True
     global_weights: str = ""
     """A timm-format weights file for the global backbone (offline use of hub models)."""
@@ -285,7 +298,7 @@ class TrainConfig:
             raise ValueError(f"crop_scales must be distinct integers >= 1 such as 1,2; got {self.crop_scales!r}")
         check_model_fields(
             arch=self.arch, num_crops=self.num_crops, crop_size=self.crop_size, dropout=self.dropout,
-            crop_scales=scales, shown_scales=self.crop_scales, local_input=self.local_input,
+            crop_scales=scales, shown_scales=self.crop_scales, local_input=self.local_input, placement=self.placement,
         )
         checks = [
             (self.balance in BALANCE_MODES, f"balance must be one of {BALANCE_MODES}, got {self.balance!r}"),
@@ -327,6 +340,7 @@ class TrainConfig:
             "crop_scales": parse_scales(self.crop_scales) if self.arch == "glass" else (1,),
             "aux_heads": self.arch == "glass" and self.aux_weight > 0,
             "local_input": self.local_input if self.arch == "glass" else "rgb",
+            "placement": self.placement if self.arch == "glass" else "uniform",
         }
 
     def to_dict(self) -> dict[str, Any]:

@@ -82,3 +82,26 @@ def test_seed_from_digest_is_stable_and_non_negative():
     digest = bytes(range(32))
     assert seed_from_digest(digest) == int.from_bytes(bytes(range(8)), "little") >> 1
     assert 0 <= seed_from_digest(b"\xff" * 32) < 2**63
+
+
+def test_texture_placement_keeps_the_cells_and_picks_the_most_textured_candidate():
+    """Texture-aware placement draws the same cells as uniform placement and, in each, keeps
+    the candidate the scorer rates highest; without a scorer the plan is the uniform one."""
+    from glass_cli.preprocess.sampling import TEXTURE_CANDIDATES
+
+    seen = []
+
+    def rightmost(boxes):
+        seen.append(list(boxes))
+        return [b[0] for b in boxes]
+
+    uniform = sample_crops(4000, 3000, 6, 224, seed=5)
+    textured = sample_crops(4000, 3000, 6, 224, seed=5, texture=rightmost)
+    assert textured.cells == uniform.cells and textured.path == "stratified"
+    assert len(seen) == 1 and len(seen[0]) == 6 * TEXTURE_CANDIDATES
+    for i, box in enumerate(textured.boxes):
+        options = seen[0][i * TEXTURE_CANDIDATES:(i + 1) * TEXTURE_CANDIDATES]
+        assert box == max(options, key=lambda b: b[0])
+    assert textured == sample_crops(4000, 3000, 6, 224, seed=5, texture=rightmost)
+    small = sample_crops(300, 300, 3, 224, seed=1, texture=rightmost)  # fallback path
+    assert small.path == "fallback" and all(0 <= b[0] <= 76 for b in small.boxes)

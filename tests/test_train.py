@@ -237,16 +237,18 @@ def test_deep_supervision_trains_scans_and_exports(runner, tmp_path, tiny_data):
 
 def test_npr_local_input_and_native_crops_train_scan_and_export(runner, tmp_path, tiny_data):
     """--local-input npr puts the residual inside the model (checkpoint and ONNX carry it);
-    --local-native cuts the training crops before the rescale. Both are in the recipe only
-    when on; the baseline ignores both."""
+    --local-native cuts the training crops before the rescale; --placement texture is kept in
+    the model and used by scan. All are in the recipe only when on; the baseline ignores them."""
     run = tmp_path / "npr"
     args = ["train", str(tiny_data), "--name", "npr", "--runs-dir", str(tmp_path), "--epochs", "2", *TINY]
-    result = runner.invoke(app, [*args, "--local-input", "npr", "--local-native", "1", "--size-aug", "1", "--size-aug-min", "16", "--size-aug-max", "24"])
+    result = runner.invoke(app, [*args, "--local-input", "npr", "--local-native", "1", "--size-aug", "1", "--size-aug-min", "16",
+                                 "--size-aug-max", "24", "--placement", "texture"])
     assert result.exit_code == 0, result.output
     saved = TrainConfig.from_json((run / "config.json").read_text())
-    assert (saved.local_input, saved.local_native) == ("npr", 1.0)
+    assert (saved.local_input, saved.local_native, saved.placement) == ("npr", 1.0, "texture")
     model, config = checkpoint.load(run / "last.safetensors")
-    assert config.local_input == "npr" and config.describe().endswith("local=npr")
+    assert (config.local_input, config.placement) == ("npr", "texture")
+    assert config.describe().endswith("local=npr placement=texture")
     losses = [float(r["train_loss"]) for r in read_metrics(run)]
     assert all(0 < x < 2 for x in losses), losses
     scanned = runner.invoke(app, ["scan", str(tiny_data / "real"), "--weights", str(run / "last.safetensors"), "--json", "-", "--min-side", "1"])
@@ -260,9 +262,10 @@ def test_npr_local_input_and_native_crops_train_scan_and_export(runner, tmp_path
     bad = runner.invoke(app, [*args[:4], "bad", *args[5:], "--local-input", "srm"])
     assert bad.exit_code == 2 and "'srm' is not one of 'rgb', 'npr'" in bad.output
     base = runner.invoke(app, ["train", str(tiny_data), "--name", "npr-base", "--runs-dir", str(tmp_path), "--epochs", "1",
-                               "--baseline", *TINY, "--local-input", "npr", "--local-native", "1"])
+                               "--baseline", *TINY, "--local-input", "npr", "--local-native", "1", "--placement", "texture"])
     assert base.exit_code == 0, base.output
-    assert checkpoint.load(tmp_path / "npr-base" / "last.safetensors")[1].local_input == "rgb"
+    base_config = checkpoint.load(tmp_path / "npr-base" / "last.safetensors")[1]
+    assert (base_config.local_input, base_config.placement) == ("rgb", "uniform")
 
 
 def test_lr_schedule_warms_up_then_decays_to_the_floor():

@@ -84,3 +84,39 @@ def test_multi_scale_crops_cover_larger_windows_box_filtered_to_s():
     assert two.describe() == "glass tf_efficientnet_lite0 K=2 S=32 scales 1,2"
     with pytest.raises(ValueError, match="crop_scales must be distinct integers >= 1"):
         one.replace(crop_scales=(1, 1))
+
+
+def test_texture_placement_puts_crops_on_texture_and_both_scorers_agree():
+    """Every 512-pixel grid cell of this picture is flat on its left half and noisy on its
+    right: texture-aware crops keep the uniform plan's cells but cover more noise; the torch
+    scorer of the GPU path gives the numpy scorer's numbers exactly."""
+    import torch
+
+    from glass_cli.preprocess import device
+    from glass_cli.preprocess.views import texture_scores
+
+    rng = np.random.default_rng(0)
+    pixels = np.full((1024, 2048, 3), 128, dtype=np.uint8)
+    noisy = (np.arange(2048) // 256) % 2 == 1
+    pixels[:, noisy] = rng.integers(0, 256, (1024, int(noisy.sum()), 3), dtype=np.uint8)
+    image = Image.fromarray(pixels)
+    config = ModelConfig(num_crops=8, placement="texture")
+
+    def noise_share(plan):
+        return np.mean([noisy[box[0]:box[2]].mean() for box in plan.boxes])
+
+    textured, uniform = [], []
+    for seed in range(6):
+        plan = build_views(image, config, seed).plan
+        plain = build_views(image, config.replace(placement="uniform"), seed).plan
+        assert plan.cells == plain.cells and plan.grid == plain.grid == 4
+        textured.append(noise_share(plan))
+        uniform.append(noise_share(plain))
+    assert np.mean(textured) > 0.8 and np.mean(uniform) < 0.65, (textured, uniform)
+    boxes = [(0, 0, 224, 224), (1900, 900, 2124, 1124), (200, 10, 424, 234), (3000, 0, 3224, 224)]
+    chw = torch.from_numpy(pixels).permute(2, 0, 1).contiguous()
+    scores = texture_scores(image, boxes)
+    assert scores == device.texture_scores(chw, boxes)
+    assert scores[0] == 0.0 and scores[3] == 0.0 and scores[1] > scores[2] > 0
+    with pytest.raises(ValueError, match="placement must be one of"):
+        ModelConfig(placement="edges")

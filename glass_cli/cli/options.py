@@ -26,7 +26,7 @@ from typing import Annotated, Any, get_args, get_origin
 
 import typer
 
-from glass_cli.config import BALANCE_MODES, LOCAL_INPUTS, REENCODE_MODES, TrainConfig
+from glass_cli.config import BALANCE_MODES, LOCAL_INPUTS, PLACEMENTS, REENCODE_MODES, TrainConfig
 from glass_cli.evaluation.cv.options import GROUP_BY
 from glass_cli.inference.engines import ENGINES, PRECISIONS
 from glass_cli.inference.processes import POOLS
@@ -50,6 +50,7 @@ Decode = choices("Decode", ("cpu", "gpu"))
 Balance = choices("Balance", BALANCE_MODES)
 Reencode = choices("Reencode", REENCODE_MODES)
 LocalInput = choices("LocalInput", LOCAL_INPUTS)
+Placement = choices("Placement", PLACEMENTS)
 GroupBy = choices("GroupBy", GROUP_BY)
 Metric = choices("Metric", TUNE_METRICS)
 
@@ -154,6 +155,7 @@ MODEL = panel(
     Spec("crop_scales", Annotated[str | None, _opt("GLASS local-branch scales: K crops of M*S native pixels per scale, shrunk to S. Default: 1 (native only).", metavar="M,M,...")]),
     Spec("dropout", Annotated[float | None, _opt("Dropout before the classifier. Default: 0.1.")]),
     Spec("local_input", Annotated[LocalInput | None, _opt("GLASS local-branch input: the crop's pixels (rgb) or its NPR residual, the crop minus its 2x nearest down-up copy (npr). Default: rgb.")]),
+    Spec("placement", Annotated[Placement | None, _opt("GLASS crop placement inside each stratum: a uniform draw, or the most textured of 4 seeded draws (texture). Default: uniform.")]),
 )
 OPTIMISATION = panel(
     "Optimisation",

@@ -164,6 +164,25 @@ def _normalize(pixels, norm: Normalization):
     return (pixels.to(torch.float32) - mean) * inv_std
 
 
+def texture_scores(pixels, boxes) -> list[float]:
+    """``views.texture_scores`` on uint8 [3, H, W] pixels where they lie (the GPU path):
+    the same integer sums, so both paths place texture-aware crops identically."""
+    import torch
+
+    height, width = pixels.shape[-2:]
+    scores = []
+    for left, top, right, bottom in boxes:
+        r, b = min(right, width), min(bottom, height)
+        if r - left < 2 or b - top < 2:
+            scores.append(0.0)
+            continue
+        grey = pixels[:, top:b, left:r].to(torch.int32).sum(dim=0)
+        dx = int(grey.diff(dim=1).abs().sum())
+        dy = int(grey.diff(dim=0).abs().sum())
+        scores.append(float(dx + dy) / float((b - top) * (r - left)))
+    return scores
+
+
 def device_views(pixels, config: ModelConfig, seed: int) -> tuple[object, object | None, Views]:
     """(global view [3, S, S], crops [K, 3, S, S] or None) as float32 tensors on ``pixels``'
     device, and a ``Views`` carrying the plan and size (its arrays left empty), for uint8 RGB
@@ -178,7 +197,7 @@ def device_views(pixels, config: ModelConfig, seed: int) -> tuple[object, object
     empty = np.zeros((0,), np.float32)
     if not config.uses_crops:
         return global_view, None, Views(empty, None, None, (width, height))
-    plan, factors = plan_crops(width, height, config, seed)
+    plan, factors = plan_crops(width, height, config, seed, lambda boxes: texture_scores(pixels, boxes))
     crops = torch.zeros((len(plan.boxes), 3, s, s), dtype=torch.float32, device=pixels.device)
     for i, ((left, top, right, bottom), m) in enumerate(zip(plan.boxes, factors)):
         r, b = min(right, width), min(bottom, height)

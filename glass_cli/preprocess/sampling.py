@@ -8,11 +8,17 @@ larger than G*G), the crops are drawn uniformly over the whole image instead and
 an image smaller than S on a side gets crops anchored at 0 on that side, which the view
 builder pads.
 
-Everything here is a pure function of (width, height, K, S, seed): no image, no global state.
+With texture-aware placement (``ModelConfig.placement == "texture"``) each crop draws
+``TEXTURE_CANDIDATES`` positions inside its cell (or the image, on the fallback path) and keeps
+the one whose pixels vary most (``texture``, a callable the view builder passes): crops stop
+landing on flat sky and walls, and the stratification is kept. Cells and candidates come from
+the same seeded generator, so a plan stays a pure function of (width, height, K, S, seed) and,
+with texture, of the pixels: no global state.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -26,6 +32,13 @@ SamplingPath = Literal["stratified", "fallback"]
 Box = tuple[int, int, int, int]
 """(left, top, right, bottom) in image pixels, right/bottom exclusive. A box may run past
 the image's right or bottom edge when the image is smaller than the crop."""
+
+TEXTURE_CANDIDATES = 4
+"""Positions drawn per crop under texture-aware placement; the most textured one is kept."""
+
+Texture = Callable[[Sequence[Box]], Sequence[float]]
+"""Scores a list of boxes (higher: more texture); the same boxes must always get the same
+scores (``views.texture_scores`` and ``device.texture_scores`` agree exactly)."""
 
 
 @dataclass(frozen=True)
@@ -47,8 +60,9 @@ def _cell_edges(length: int, g: int) -> list[int]:
     return [i * length // g for i in range(g + 1)]
 
 
-def sample_crops(width: int, height: int, k: int, crop: int, seed: int) -> CropPlan:
-    """Plan K crops of crop x crop pixels inside a width x height image.
+def sample_crops(width: int, height: int, k: int, crop: int, seed: int, texture: Texture | None = None) -> CropPlan:
+    """Plan K crops of crop x crop pixels inside a width x height image; with ``texture``,
+    each crop is the most textured of ``TEXTURE_CANDIDATES`` positions drawn in its cell.
 
     The same arguments always give the same plan (numpy's PCG64 generator, seeded).
     """
@@ -57,23 +71,36 @@ def sample_crops(width: int, height: int, k: int, crop: int, seed: int) -> CropP
     if k < 1 or crop < 1:
         raise ValueError(f"K and the crop size must be positive, got K={k}, S={crop}")
     rng = np.random.default_rng(seed)
+    draws = 1 if texture is None else TEXTURE_CANDIDATES
     g = grid_size(width, height, crop)
-    if g * g >= k:
+    stratified = g * g >= k
+    if stratified:
         cells = rng.choice(g * g, size=k, replace=False)
         xs, ys = _cell_edges(width, g), _cell_edges(height, g)
-        boxes = []
+        areas = []
         for cell in cells:
             row, col = divmod(int(cell), g)
-            left = xs[col] + int(rng.integers(0, xs[col + 1] - xs[col] - crop + 1))
-            top = ys[row] + int(rng.integers(0, ys[row + 1] - ys[row] - crop + 1))
-            boxes.append((left, top, left + crop, top + crop))
-        return CropPlan(tuple(boxes), "stratified", g, tuple(int(c) for c in cells))
-    boxes = []
-    for _ in range(k):
-        left = int(rng.integers(0, max(width - crop, 0) + 1))
-        top = int(rng.integers(0, max(height - crop, 0) + 1))
-        boxes.append((left, top, left + crop, top + crop))
-    return CropPlan(tuple(boxes), "fallback", g)
+            areas.append((xs[col], xs[col + 1], ys[row], ys[row + 1]))
+    else:
+        areas = [(0, max(width, crop), 0, max(height, crop))] * k
+    candidates = []
+    for x0, x1, y0, y1 in areas:
+        options = []
+        for _ in range(draws):
+            left = x0 + int(rng.integers(0, x1 - x0 - crop + 1))
+            top = y0 + int(rng.integers(0, y1 - y0 - crop + 1))
+            options.append((left, top, left + crop, top + crop))
+        candidates.append(options)
+    if texture is None:
+        boxes = tuple(options[0] for options in candidates)
+    else:
+        scores = list(texture([box for options in candidates for box in options]))
+        boxes = tuple(
+            options[int(np.argmax(scores[i * draws:(i + 1) * draws]))] for i, options in enumerate(candidates)
+        )
+    if stratified:
+        return CropPlan(boxes, "stratified", g, tuple(int(c) for c in cells))
+    return CropPlan(boxes, "fallback", g)
 
 
 def seed_from_digest(digest: bytes) -> int:

@@ -10,7 +10,9 @@ torch), so the ONNX path does not need torch at all.
   them, normalised for the local backbone. Any part of a window outside the image is 0 after
   normalisation (the backbone's mean colour), so padding carries no colour signal. With more
   than one scale (``ModelConfig.crop_scales``), scale m adds K windows of m*S native pixels,
-  placed the same way on a grid of m*S cells and box-filtered down to S x S.
+  placed the same way on a grid of m*S cells and box-filtered down to S x S. With texture-aware
+  placement (``ModelConfig.placement``) each window is the most textured of a few candidates
+  in its cell (``texture_scores``).
 """
 
 from __future__ import annotations
@@ -107,11 +109,44 @@ def scale_seed(seed: int, index: int) -> int:
     return seed if index == 0 else (seed + 0x9E3779B97F4A7C15 * index) % (1 << 63)
 
 
-def plan_crops(width: int, height: int, config: ModelConfig, seed: int) -> tuple[CropPlan, list[int]]:
-    """Every crop window of every scale in one plan, and the scale factor of each box."""
+def texture_energy(grey: np.ndarray) -> float:
+    """Texture of one window: the mean absolute difference between horizontal and between
+    vertical neighbours of ``grey`` (int32 [H, W], the sum of the three channels), summed.
+    Integer sums and one division, so the torch twin (``device.texture_scores``) gives the
+    same number to the last bit."""
+    h, w = grey.shape
+    if h < 2 or w < 2:
+        return 0.0
+    dx = int(np.abs(np.diff(grey, axis=1)).sum())
+    dy = int(np.abs(np.diff(grey, axis=0)).sum())
+    return float(dx + dy) / float(h * w)
+
+
+def texture_scores(image: Image.Image, boxes) -> list[float]:
+    """``texture_energy`` of each box's part inside ``image`` (0 for a box wholly outside)."""
+    width, height = image.size
+    scores = []
+    for left, top, right, bottom in boxes:
+        r, b = min(right, width), min(bottom, height)
+        if r <= left or b <= top:
+            scores.append(0.0)
+            continue
+        pixels = np.asarray(image.crop((left, top, r, b)))[..., :3].astype(np.int32)
+        scores.append(texture_energy(pixels.sum(axis=2)))
+    return scores
+
+
+def plan_crops(width: int, height: int, config: ModelConfig, seed: int, texture=None) -> tuple[CropPlan, list[int]]:
+    """Every crop window of every scale in one plan, and the scale factor of each box.
+    ``texture`` scores candidate boxes under texture-aware placement (``ModelConfig.placement``);
+    the view builders pass it, and a plan without it is the uniform one."""
     plans, factors = [], []
+    if config.placement != "texture":
+        texture = None
+    elif texture is None:
+        raise ValueError("texture-aware placement needs the pixels (a texture scorer)")
     for i, m in enumerate(config.crop_scales):
-        plans.append(sample_crops(width, height, config.num_crops, config.crop_size * m, scale_seed(seed, i)))
+        plans.append(sample_crops(width, height, config.num_crops, config.crop_size * m, scale_seed(seed, i), texture))
         factors += [m] * config.num_crops
     if len(plans) == 1:
         return plans[0], factors
@@ -136,7 +171,7 @@ def build_views(image: Image.Image, config: ModelConfig, seed: int, crops_from: 
     source = image if crops_from is None else crops_from
     if source.mode not in PIXEL_MODES:
         raise ValueError(f"build_views needs an RGB image, got mode {source.mode}")
-    plan, factors = plan_crops(source.width, source.height, config, seed)
+    plan, factors = plan_crops(source.width, source.height, config, seed, lambda boxes: texture_scores(source, boxes))
     crops = np.stack([cut_crop(source, box, config.local_norm, m) for box, m in zip(plan.boxes, factors)])
     return Views(global_view, crops, plan, source.size)
 
