@@ -227,6 +227,34 @@ def test_cuda_requested_without_gpu(photo_dir, tiny_glass):
     assert result.stderr.strip() == "glass: error: --device cuda was asked for, but torch sees no CUDA GPU on this machine"
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cpu_bf16_scores_near_fp32_under_its_own_model_id(tmp_path, photo_dir, tiny_glass, monkeypatch):
+    """--precision bf16 on the CPU: autocast where the CPU has bfloat16 instructions, scores
+    within bf16's rounding of fp32's, and a model id of its own; a clear refusal elsewhere,
+    and fp16 stays CUDA-only."""
+    from glass_cli.inference import engines
+
+    _, fp32 = scan_json(tmp_path, photo_dir, "--weights", tiny_glass, "--engine", "torch")
+    if engines.cpu_bf16_supported():
+        result, bf16 = scan_json(tmp_path, photo_dir, "--weights", tiny_glass, "--engine", "torch", "--precision", "bf16")
+        assert result.exit_code in (0, 1), result.output
+        ids = {f["model_id"] for f in bf16["files"]}
+        assert ids == {fp32["model"]["id"] + "/bf16"} == {bf16["model"]["id"]} and bf16["model"]["precision"] == "bf16"
+        plain = {f["path"]: f["p_ai"] for f in fp32["files"] if f["p_ai"] is not None}
+        low = {f["path"]: f["p_ai"] for f in bf16["files"] if f["p_ai"] is not None}
+        assert plain.keys() == low.keys() and len(plain) == 5
+        assert 0 < max(abs(plain[k] - low[k]) for k in plain) < 0.05
+    monkeypatch.setattr(engines, "cpu_bf16_supported", lambda: False)
+    refused = scan(photo_dir, "--weights", tiny_glass, "--engine", "torch", "--precision", "bf16")
+    assert refused.exit_code == 2 and refused.stderr.strip() == (
+        "glass: error: --precision bf16 needs CUDA or a CPU with bfloat16 instructions (avx512_bf16 or AMX); this one has neither"
+    )
+    half = scan(photo_dir, "--weights", tiny_glass, "--engine", "torch", "--precision", "fp16")
+    assert half.exit_code == 2 and half.stderr.strip() == (
+        "glass: error: --precision fp16 needs CUDA; the CPU engine runs in fp32 or bf16 (or use an ONNX export)"
+    )
+
+
 def test_help_shows_examples_and_exit_codes():
     result = runner.invoke(app, ["scan", "--help"])
     assert result.exit_code == 0

@@ -72,14 +72,28 @@ class Engine(Protocol):
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
+def cpu_bf16_supported() -> bool:
+    """Whether torch's CPU kernels (oneDNN) have native bfloat16 here: avx512_bf16 or AMX.
+    Without them bf16 autocast is emulated and slower than fp32, so glass refuses it."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 class TorchEngine:
     """Eager PyTorch under inference_mode, channels_last, on CPU or one GPU.
 
-    Precision: ``auto`` is fp32 everywhere. ``bf16``/``fp16`` (CUDA only) run the backbones
-    under autocast; on an H100 bf16 gained only 4% on EfficientNet-Lite0 at batch 64 and
-    moved scores by up to 7e-4 (bench/results/gpu_check-h100-2026-11-27.txt), and a GPU
-    scan is decode-bound long before the model matters, so it is opt-in. On CUDA, host
-    batches are pinned and copied without blocking.
+    Precision: ``auto`` is fp32 everywhere. ``bf16`` runs the model under autocast on CUDA
+    and on CPUs with bfloat16 instructions (``cpu_bf16_supported``); ``fp16`` on CUDA only.
+    On an H100 bf16 gained only 4% on EfficientNet-Lite0 at batch 64 and moved scores by up
+    to 7e-4 (bench/results/gpu_check-h100-2026-11-27.txt), and a GPU scan is decode-bound
+    long before the model matters. On the CPU its effect on verdicts is measured by
+    bench/precision_compare.py. Both stay opt-in, and a reduced precision is part of the model
+    id (``sha256:.../bf16``), so the cache and ``--resume`` never mix its scores with fp32's.
+    On CUDA, host batches are pinned and copied without blocking.
 
     The engine leaves torch's process-wide settings (its CPU thread count) as it finds them;
     set them in the program that owns the process.
@@ -106,9 +120,13 @@ class TorchEngine:
         cuda = self.device_name.startswith("cuda")
         if precision not in PRECISIONS:
             raise EngineError(f"unknown precision {precision!r}; use {', '.join(PRECISIONS)}")
-        if precision in ("bf16", "fp16") and not cuda:
-            raise EngineError(f"--precision {precision} needs CUDA; the CPU engine runs in fp32 (or use an ONNX export)")
+        if precision == "fp16" and not cuda:
+            raise EngineError("--precision fp16 needs CUDA; the CPU engine runs in fp32 or bf16 (or use an ONNX export)")
+        if precision == "bf16" and not cuda and not cpu_bf16_supported():
+            raise EngineError("--precision bf16 needs CUDA or a CPU with bfloat16 instructions (avx512_bf16 or AMX); this one has neither")
         self.precision = "fp32" if precision == "auto" else precision
+        if self.precision != "fp32":
+            self.model_id = f"{self.model_id}/{self.precision}"
         if cuda:
             torch.backends.cudnn.benchmark = True
         self.torch = torch
@@ -130,7 +148,7 @@ class TorchEngine:
     def device(self) -> str:
         if self.device_name.startswith("cuda"):
             return f"{self.device_name} ({self.torch.cuda.get_device_name(self.device_name)}, {self.precision})"
-        return "cpu"
+        return "cpu" if self.precision == "fp32" else f"cpu ({self.precision})"
 
     def _tensor(self, array):
         """A batch on the model's device: numpy from the CPU views (pinned and copied
@@ -148,7 +166,9 @@ class TorchEngine:
     def predict(self, global_batch: np.ndarray, crops_batch: np.ndarray | None) -> Prediction:
         torch = self.torch
         with torch.inference_mode(), torch.autocast(
-            "cuda", dtype=self._autocast or torch.float32, enabled=self._autocast is not None
+            "cuda" if self.device_name.startswith("cuda") else "cpu",
+            dtype=self._autocast or torch.float32,
+            enabled=self._autocast is not None,
         ):
             g = self._tensor(global_batch)
             c = self._tensor(crops_batch) if crops_batch is not None else None
@@ -380,4 +400,7 @@ def describe_model(path, engine: Engine | None = None) -> dict:
     sha = engine.weights_sha256 if engine is not None else None
     if onnxfile.is_onnx_path(path):
         return onnxfile.describe_file(path, engine.metadata if isinstance(engine, OnnxEngine) else None, sha=sha)
-    return checkpoint.describe_file(path, sha=sha)
+    described = checkpoint.describe_file(path, sha=sha)
+    if isinstance(engine, TorchEngine) and engine.precision != "fp32":
+        described.update(id=engine.model_id, precision=engine.precision)
+    return described

@@ -12,7 +12,7 @@ the model will see.
 The file keeps the fp32 export's metadata with ``precision`` ``int8`` and an ``int8_calibration``
 entry (the data's name and SHA-256, how many pictures of each class, the method); its model id
 is the source checkpoint's with ``/int8``, since its scores differ from the fp32 export's. How
-much they differ on held-out sources is measured by ``bench/int8_compare.py``, not assumed.
+much they differ on held-out sources is measured by ``bench/precision_compare.py``, not assumed.
 """
 
 from __future__ import annotations
