@@ -237,7 +237,9 @@ class OnnxEngine:
     kind = "onnx"
     """The engine's name in records (``--engine``)."""
 
-    def __init__(self, path, device: str = "auto", threads: int | None = None):
+    def __init__(self, path, device: str = "auto", threads: int | None = None, spinning: bool = True):
+        """``spinning``: whether ONNX Runtime's CPU threads busy-wait for work between calls
+        (its default). bench/scan.py measures scans with it off (``onnx-nospin``)."""
         import onnxruntime as ort
 
         from glass_cli.inference import onnxfile
@@ -275,6 +277,8 @@ class OnnxEngine:
         if threads:
             options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        if not spinning:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(str(self.path), options, providers=providers)
         except Exception as exc:
