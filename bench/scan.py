@@ -186,7 +186,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--workers", default="1,2", help="comma-separated worker counts to try")
     ap.add_argument("--only", choices=["all", "scan"], default="all", help="'scan': skip a, b, d (long RSS runs)")
-    ap.add_argument("--engines", default="torch,onnx", help="comma-separated: torch, onnx, onnx-nospin (ONNX Runtime threads that sleep between calls)")
+    ap.add_argument("--engines", default="torch,onnx", help="comma-separated: torch, onnx, onnx-spin (ONNX Runtime's threads busy-waiting between calls, its own default)")
     ap.add_argument("--pools", default="thread,process", help="comma-separated: thread, process")
     ap.add_argument("--decode", default="cpu", help="comma-separated: cpu, gpu (gpu: torch engine on CUDA)")
     ap.add_argument("--scaling", action="store_true", help="only the preparation, by worker count (threads vs processes)")
@@ -230,8 +230,8 @@ def main() -> None:
         engines["torch"] = TorchEngine(model, config, "cpu")
     if "onnx" in wanted:
         engines["onnx"] = OnnxEngine(onnx_dir / "model.onnx", "cpu")
-    if "onnx-nospin" in wanted:
-        engines["onnx-nospin"] = OnnxEngine(onnx_dir / "model.onnx", "cpu", spinning=False)
+    if "onnx-spin" in wanted:
+        engines["onnx-spin"] = OnnxEngine(onnx_dir / "model.onnx", "cpu", spinning=True)
     print(f"model: {config.describe()}, torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs")
     rows: list[tuple[str, float]] = []
     bounds: dict[str, float] = {}

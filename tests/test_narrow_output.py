@@ -23,7 +23,7 @@ def test_eighty_columns_one_line_per_file(tmp_path, tiny_glass):
     (d / "broken.jpg").write_bytes(b"\xff\xd8 not really")
     out = tmp_path / "scan.json"
     result = narrow.invoke(app, ["scan", str(d), "--weights", str(tiny_glass), "--threshold", "0", "--all",
-                                 "--min-side", "1", "--json", str(out)])
+                                 "--min-side", "1", "--precision", "fp32", "--json", str(out)])
     assert result.exit_code == 1, result.output
     recs = {r["path"]: r for r in json.loads(out.read_text())["files"]}
     assert str(d / "wide.jpg") in recs  # records keep the full path

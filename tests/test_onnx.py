@@ -259,7 +259,7 @@ def scan_json(tmp_path, name, *args):
 
 @pytest.mark.parametrize("arch", ["glass", "base"])
 def test_onnx_scan_gives_torch_scores_and_verdicts(tmp_path, models, photos, arch):
-    t_result, t_doc = scan_json(tmp_path, "torch", photos, "--weights", models[arch], "--batch-size", "2")
+    t_result, t_doc = scan_json(tmp_path, "torch", photos, "--weights", models[arch], "--batch-size", "2", "--precision", "fp32")
     o_result, o_doc = scan_json(tmp_path, "onnx", photos, "--model", models[f"{arch}.onnx"], "--batch-size", "2")
     assert o_result.exit_code == t_result.exit_code and o_result.exit_code in (1, 3)
     assert o_doc["device"] == "cpu via onnxruntime CPUExecutionProvider" and t_doc["device"] == "cpu"

@@ -134,7 +134,7 @@ def test_resume_refuses_records_of_other_settings(tmp_path, many, tiny_onnx, tin
         result = runner.invoke(app, [*args, "--resume"])
         assert (result.exit_code, result.stderr) == (2, f"glass: error: {jsonl}: {message}; resume with the same settings, "
                                                         "or scan into a new file\n")
-    result = runner.invoke(app, [*scan_args(many, tiny_glass, jsonl)[1:], "--resume"])  # the same model, in torch
+    result = runner.invoke(app, [*scan_args(many, tiny_glass, jsonl)[1:], "--precision", "fp32", "--resume"])  # the same model, in torch
     assert result.exit_code == 2 and "its records were written with --engine onnx, this scan has torch;" in result.stderr
     result = runner.invoke(app, [*scan_args(many, tiny_baseline, jsonl)[1:], "--resume"])
     assert result.exit_code == 2 and "its records were written with the model sha256:" in result.stderr

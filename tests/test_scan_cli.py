@@ -44,7 +44,7 @@ def tree_state(folder: Path) -> dict[str, tuple[int, int]]:
 
 def test_mixed_folder_table_json_and_summary(tmp_path, photo_dir, tiny_glass):
     before = tree_state(photo_dir)
-    result, doc = scan_json(tmp_path, photo_dir, "--weights", tiny_glass, "--threshold", "0", "--batch-size", "2")
+    result, doc = scan_json(tmp_path, photo_dir, "--weights", tiny_glass, "--threshold", "0", "--batch-size", "2", "--precision", "fp32")
     assert result.exit_code == 1, result.output
     assert tree_state(photo_dir) == before  # nothing written inside the scanned folder
     files = doc["files"]
@@ -230,11 +230,11 @@ def test_cuda_requested_without_gpu(photo_dir, tiny_glass):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_cpu_bf16_scores_near_fp32_under_its_own_model_id(tmp_path, photo_dir, tiny_glass, monkeypatch):
     """--precision bf16 on the CPU: autocast where the CPU has bfloat16 instructions, scores
-    within bf16's rounding of fp32's, and a model id of its own; a clear refusal elsewhere,
-    and fp16 stays CUDA-only."""
+    within bf16's rounding of fp32's, and a model id of its own; auto chooses it there and
+    fp32 elsewhere; a clear refusal of bf16 without the instructions, and fp16 stays CUDA-only."""
     from glass_cli.inference import engines
 
-    _, fp32 = scan_json(tmp_path, photo_dir, "--weights", tiny_glass, "--engine", "torch")
+    _, fp32 = scan_json(tmp_path, photo_dir, "--weights", tiny_glass, "--engine", "torch", "--precision", "fp32")
     if engines.cpu_bf16_supported():
         result, bf16 = scan_json(tmp_path, photo_dir, "--weights", tiny_glass, "--engine", "torch", "--precision", "bf16")
         assert result.exit_code in (0, 1), result.output
@@ -244,7 +244,11 @@ def test_cpu_bf16_scores_near_fp32_under_its_own_model_id(tmp_path, photo_dir, t
         low = {f["path"]: f["p_ai"] for f in bf16["files"] if f["p_ai"] is not None}
         assert plain.keys() == low.keys() and len(plain) == 5
         assert 0 < max(abs(plain[k] - low[k]) for k in plain) < 0.05
+        _, auto = scan_json(tmp_path, photo_dir, "--weights", tiny_glass, "--engine", "torch")
+        assert auto["files"] == bf16["files"] and auto["device"] == "cpu (bf16)"  # auto: bf16 where the CPU has it
     monkeypatch.setattr(engines, "cpu_bf16_supported", lambda: False)
+    _, auto = scan_json(tmp_path, photo_dir, "--weights", tiny_glass, "--engine", "torch")
+    assert auto["files"] == fp32["files"] and auto["device"] == "cpu"  # and fp32 where it does not
     refused = scan(photo_dir, "--weights", tiny_glass, "--engine", "torch", "--precision", "bf16")
     assert refused.exit_code == 2 and refused.stderr.strip() == (
         "glass: error: --precision bf16 needs CUDA or a CPU with bfloat16 instructions (avx512_bf16 or AMX); this one has neither"

@@ -76,7 +76,8 @@ def test_onnx_and_torch_engines_agree_on_the_examples(tmp_path, monkeypatch):
     scores = {}
     for engine in ("onnx", "torch"):
         out = tmp_path / f"{engine}.json"
-        result = CliRunner().invoke(app, ["scan", str(EXAMPLES), "--engine", engine, "--json", str(out)])
+        # fp32 on both: on a CPU with bfloat16 the torch engine's auto would be bf16
+        result = CliRunner().invoke(app, ["scan", str(EXAMPLES), "--engine", engine, "--precision", "fp32", "--json", str(out)])
         assert result.exit_code == 1, result.output
         doc = json.loads(out.read_text())
         scores[engine] = {f["path"]: (f["p_ai"], {tuple(c["box"]): c["weight"] for c in f["crops"]}, f["model_id"]) for f in doc["files"]}

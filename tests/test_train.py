@@ -251,7 +251,8 @@ def test_npr_local_input_and_native_crops_train_scan_and_export(runner, tmp_path
     assert config.describe().endswith("local=npr placement=texture")
     losses = [float(r["train_loss"]) for r in read_metrics(run)]
     assert all(0 < x < 2 for x in losses), losses
-    scanned = runner.invoke(app, ["scan", str(tiny_data / "real"), "--weights", str(run / "last.safetensors"), "--json", "-", "--min-side", "1"])
+    scanned = runner.invoke(app, ["scan", str(tiny_data / "real"), "--weights", str(run / "last.safetensors"), "--json", "-", "--min-side", "1",
+                                  "--precision", "fp32"])
     assert scanned.exit_code in (0, 1), scanned.output
     assert len(json.loads(scanned.stdout)["files"]) == 16
     exported = runner.invoke(app, ["export", "--onnx", "--weights", str(run / "last.safetensors"), "-o", str(tmp_path / "npr.onnx")])

@@ -64,7 +64,7 @@ def scan(
     report_html: Annotated[str | None, typer.Option("--report", metavar="FILE.html", help="Write a self-contained HTML report.")] = None,
     device: o.DeviceOption = o.Device.auto,
     precision: Annotated[
-        o.Precision, typer.Option(help="Torch engine arithmetic: auto = fp32; bf16 autocast on CUDA or on CPUs with bfloat16 instructions (avx512_bf16, AMX); fp16 on CUDA only. A reduced precision gets its own model id (.../bf16).")
+        o.Precision, typer.Option(help="Torch engine arithmetic: auto = bf16 on CPUs with bfloat16 instructions (avx512_bf16, AMX), else fp32; bf16 also on CUDA; fp16 on CUDA only. A reduced precision gets its own model id (.../bf16).")
     ] = o.Precision.auto,
     decode: Annotated[
         o.Decode, typer.Option(help="Where JPEGs are decoded: cpu (worker threads or processes), or gpu (nvJPEG and views on the GPU; torch engine on CUDA).")
