@@ -21,4 +21,6 @@ step v3-b-e8 $B
 step v3-g-e8 $R
 step v3-g-e8-ds $R --aux-weight 0.5
 step v3-g-e8-lrg5 $R --lr-global 5e-5
+step v3-g-e8-lrg5-npr-nat $R --lr-global 5e-5 --local-input npr --local-native 1
+step v3-g-e8-lrg5-tex $R --lr-global 5e-5 --placement texture
 echo "=== $(date -u +%FT%TZ) chain done"
