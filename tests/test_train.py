@@ -251,6 +251,16 @@ def test_npr_local_input_and_native_crops_train_scan_and_export(runner, tmp_path
     assert config.describe().endswith("local=npr placement=texture")
     losses = [float(r["train_loss"]) for r in read_metrics(run)]
     assert all(0 < x < 2 for x in losses), losses
+    # the trainer cuts the crops from the picture before the rescale (40-80 px pictures, the
+    # random crop keeping >= 60% of a side), while the global view sees the 16-24 px copy
+    sizes = {}
+    for native in (1.0, 0.0):
+        t = Trainer(saved.replace(name=f"npr-items-{native}", runs_dir=str(tmp_path), local_native=native))
+        try:
+            sizes[native] = [max(t._train_item(sample, 0, i).image_size) for i, sample in enumerate(t.train_set[:12])]
+        finally:
+            t.close()
+    assert min(sizes[1.0]) >= 24 and max(sizes[1.0]) > 24 and max(sizes[0.0]) <= 24, sizes
     scanned = runner.invoke(app, ["scan", str(tiny_data / "real"), "--weights", str(run / "last.safetensors"), "--json", "-", "--min-side", "1",
                                   "--precision", "fp32"])
     assert scanned.exit_code in (0, 1), scanned.output

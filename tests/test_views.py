@@ -93,7 +93,7 @@ def test_texture_placement_puts_crops_on_texture_and_both_scorers_agree():
     import torch
 
     from glass_cli.preprocess import device
-    from glass_cli.preprocess.views import texture_scores
+    from glass_cli.preprocess.views import _pillow_energy, texture_scores
 
     rng = np.random.default_rng(0)
     pixels = np.full((1024, 2048, 3), 128, dtype=np.uint8)
@@ -115,8 +115,8 @@ def test_texture_placement_puts_crops_on_texture_and_both_scorers_agree():
     assert np.mean(textured) > 0.8 and np.mean(uniform) < 0.65, (textured, uniform)
     boxes = [(0, 0, 224, 224), (1900, 900, 2124, 1124), (200, 10, 424, 234), (3000, 0, 3224, 224)]
     chw = torch.from_numpy(pixels).permute(2, 0, 1).contiguous()
-    scores = texture_scores(image, boxes)
-    assert scores == device.texture_scores(chw, boxes)
+    scores = texture_scores(boxes, image.size, _pillow_energy(image))
+    assert scores == texture_scores(boxes, image.size, device._tensor_energy(chw))
     assert scores[0] == 0.0 and scores[3] == 0.0 and scores[1] > scores[2] > 0
     with pytest.raises(ValueError, match="placement must be one of"):
         ModelConfig(placement="edges")

@@ -249,7 +249,7 @@ class OnnxEngine:
         (ONNX Runtime's own default). Off by default here: in a scan the decode threads share
         the cores with the model, and spinning threads took their time. On the 2-core CPU,
         idle, 48 generated 12 MP JPEGs, two runs in opposite order (bench/scan.py --engines
-        onnx,onnx-nospin): 17.0 and 15.9 images/s spinning, 19.3 and 18.0 without."""
+        onnx,onnx-spin): 17.0 and 15.9 images/s spinning, 19.3 and 18.0 without."""
         import onnxruntime as ort
 
         from glass_cli.inference import onnxfile

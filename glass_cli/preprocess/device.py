@@ -30,7 +30,7 @@ from functools import lru_cache
 import numpy as np
 
 from glass_cli.config import ModelConfig, Normalization
-from glass_cli.preprocess.views import Views, plan_crops
+from glass_cli.preprocess.views import Views, plan_crops, texture_scores, window_energy
 
 PRECISION_BITS = 22
 """Pillow's fixed-point precision for 8-bit resampling (32 - 8 - 2)."""
@@ -164,23 +164,16 @@ def _normalize(pixels, norm: Normalization):
     return (pixels.to(torch.float32) - mean) * inv_std
 
 
-def texture_scores(pixels, boxes) -> list[float]:
-    """``views.texture_scores`` on uint8 [3, H, W] pixels where they lie (the GPU path):
-    the same integer sums, so both paths place texture-aware crops identically."""
+def _tensor_energy(pixels):
+    """``views.texture_scores``' window energy on uint8 [3, H, W] pixels where they lie."""
     import torch
 
-    height, width = pixels.shape[-2:]
-    scores = []
-    for left, top, right, bottom in boxes:
-        r, b = min(right, width), min(bottom, height)
-        if r - left < 2 or b - top < 2:
-            scores.append(0.0)
-            continue
-        grey = pixels[:, top:b, left:r].to(torch.int32).sum(dim=0)
-        dx = int(grey.diff(dim=1).abs().sum())
-        dy = int(grey.diff(dim=0).abs().sum())
-        scores.append(float(dx + dy) / float((b - top) * (r - left)))
-    return scores
+    def energy(left: int, top: int, right: int, bottom: int) -> float:
+        grey = pixels[:, top:bottom, left:right].to(torch.int32).sum(dim=0)
+        dx, dy = int(grey.diff(dim=1).abs().sum()), int(grey.diff(dim=0).abs().sum())
+        return window_energy(dx, dy, bottom - top, right - left)
+
+    return energy
 
 
 def device_views(pixels, config: ModelConfig, seed: int) -> tuple[object, object | None, Views]:
@@ -197,7 +190,7 @@ def device_views(pixels, config: ModelConfig, seed: int) -> tuple[object, object
     empty = np.zeros((0,), np.float32)
     if not config.uses_crops:
         return global_view, None, Views(empty, None, None, (width, height))
-    plan, factors = plan_crops(width, height, config, seed, lambda boxes: texture_scores(pixels, boxes))
+    plan, factors = plan_crops(width, height, config, seed, lambda boxes: texture_scores(boxes, (width, height), _tensor_energy(pixels)))
     crops = torch.zeros((len(plan.boxes), 3, s, s), dtype=torch.float32, device=pixels.device)
     for i, ((left, top, right, bottom), m) in enumerate(zip(plan.boxes, factors)):
         r, b = min(right, width), min(bottom, height)

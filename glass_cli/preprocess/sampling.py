@@ -38,7 +38,7 @@ TEXTURE_CANDIDATES = 4
 
 Texture = Callable[[Sequence[Box]], Sequence[float]]
 """Scores a list of boxes (higher: more texture); the same boxes must always get the same
-scores (``views.texture_scores`` and ``device.texture_scores`` agree exactly)."""
+scores (``views.texture_scores``, on either view path)."""
 
 
 @dataclass(frozen=True)

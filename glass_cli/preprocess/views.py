@@ -109,31 +109,33 @@ def scale_seed(seed: int, index: int) -> int:
     return seed if index == 0 else (seed + 0x9E3779B97F4A7C15 * index) % (1 << 63)
 
 
-def texture_energy(grey: np.ndarray) -> float:
-    """Texture of one window: the mean absolute difference between horizontal and between
-    vertical neighbours of ``grey`` (int32 [H, W], the sum of the three channels), summed.
-    Integer sums and one division, so the torch twin (``device.texture_scores``) gives the
-    same number to the last bit."""
-    h, w = grey.shape
-    if h < 2 or w < 2:
-        return 0.0
-    dx = int(np.abs(np.diff(grey, axis=1)).sum())
-    dy = int(np.abs(np.diff(grey, axis=0)).sum())
-    return float(dx + dy) / float(h * w)
-
-
-def texture_scores(image: Image.Image, boxes) -> list[float]:
-    """``texture_energy`` of each box's part inside ``image`` (0 for a box wholly outside)."""
-    width, height = image.size
+def texture_scores(boxes, size: tuple[int, int], energy) -> list[float]:
+    """The texture of each box: ``energy(left, top, right, bottom)`` of its part inside a
+    picture of ``size`` (width, height), 0 when that part is under 2 pixels on a side. The
+    numpy path (``build_views``) and the GPU path (``device.device_views``) pass their own
+    ``energy``; both compute ``window_energy``'s integer sums, so they place crops alike."""
+    width, height = size
     scores = []
     for left, top, right, bottom in boxes:
         r, b = min(right, width), min(bottom, height)
-        if r <= left or b <= top:
-            scores.append(0.0)
-            continue
-        pixels = np.asarray(image.crop((left, top, r, b)))[..., :3].astype(np.int32)
-        scores.append(texture_energy(pixels.sum(axis=2)))
+        scores.append(0.0 if r - left < 2 or b - top < 2 else energy(left, top, r, b))
     return scores
+
+
+def window_energy(dx: int, dy: int, h: int, w: int) -> float:
+    """Texture of an h x w window whose grey (the sum of the three channels) has absolute
+    neighbour differences summing to ``dx`` across and ``dy`` down: their mean, summed.
+    Integer sums and one division, the same number to the last bit on every path."""
+    return float(dx + dy) / float(h * w)
+
+
+def _pillow_energy(image: Image.Image):
+    def energy(left: int, top: int, right: int, bottom: int) -> float:
+        grey = np.asarray(image.crop((left, top, right, bottom)))[..., :3].astype(np.int32).sum(axis=2)
+        dx, dy = int(np.abs(np.diff(grey, axis=1)).sum()), int(np.abs(np.diff(grey, axis=0)).sum())
+        return window_energy(dx, dy, bottom - top, right - left)
+
+    return energy
 
 
 def plan_crops(width: int, height: int, config: ModelConfig, seed: int, texture=None) -> tuple[CropPlan, list[int]]:
@@ -171,7 +173,7 @@ def build_views(image: Image.Image, config: ModelConfig, seed: int, crops_from: 
     source = image if crops_from is None else crops_from
     if source.mode not in PIXEL_MODES:
         raise ValueError(f"build_views needs an RGB image, got mode {source.mode}")
-    plan, factors = plan_crops(source.width, source.height, config, seed, lambda boxes: texture_scores(source, boxes))
+    plan, factors = plan_crops(source.width, source.height, config, seed, lambda boxes: texture_scores(boxes, source.size, _pillow_energy(source)))
     crops = np.stack([cut_crop(source, box, config.local_norm, m) for box, m in zip(plan.boxes, factors)])
     return Views(global_view, crops, plan, source.size)
 
