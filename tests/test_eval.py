@@ -47,8 +47,11 @@ def test_eval_reports_every_metric(runner, tiny_data, weights):
 
 
 def test_eval_scores_equal_scan_scores(runner, tiny_data, weights):
+    """eval scores in fp32, the plain (ONNX) scan's arithmetic, also on a CPU where the torch
+    engine's auto precision would be bf16: its thresholds must hold for scan's verdicts."""
     _, ev = run_json(runner, ["eval", str(tiny_data), "--weights", str(weights), "--batch-size", "1"])
-    _, sc = run_json(runner, ["scan", str(tiny_data), "--weights", str(weights), "--batch-size", "1", "--min-side", "1"])
+    _, sc = run_json(runner, ["scan", str(tiny_data), "--weights", str(weights), "--batch-size", "1", "--min-side", "1",
+                              "--engine", "torch", "--precision", "fp32"])
     scan_scores = {f["path"]: f["p_ai"] for f in sc["files"]}
     assert len(ev["files"]) == len(scan_scores) == 32
     assert all(f["p_ai"] == scan_scores[f["path"]] for f in ev["files"])
@@ -62,7 +65,7 @@ def test_jpeg_option_equals_scanning_the_reencoded_file(runner, tiny_data, weigh
     buf = io.BytesIO()
     Image.open(one["path"]).convert("RGB").save(buf, format="JPEG", quality=70)
     saved.write_bytes(buf.getvalue())
-    _, sc = run_json(runner, ["scan", str(saved), "--weights", str(weights), "--min-side", "1"])
+    _, sc = run_json(runner, ["scan", str(saved), "--weights", str(weights), "--min-side", "1", "--precision", "fp32"])
     assert sc["files"][0]["p_ai"] == one["p_ai"]
 
 
@@ -103,7 +106,7 @@ def test_unreadable_files_are_listed_and_exit_3(runner, tiny_data, weights, tmp_
     [
         (["--split", "test"], "{data}: no images in split 'test' (splits: train, val)"),
         (["--downscale", "1.5"], "--downscale must be a factor in (0, 1], got 1.5"),
-        (["--weights", "/nonexistent/w.safetensors"], "/nonexistent/w.safetensors: no such checkpoint (shipped models: default, baseline)"),
+        (["--weights", "/nonexistent/w.safetensors"], "/nonexistent/w.safetensors: no such checkpoint (shipped models: default, baseline, glass)"),
     ],
 )
 def test_eval_errors(runner, tiny_data, weights, args, message):
@@ -129,7 +132,7 @@ def test_calibrate_writes_a_copy_with_the_threshold(runner, tiny_data, weights, 
     assert cfg.replace(threshold=original.threshold, calibration=None) == original  # nothing else changed
     assert checkpoint.read_config(weights).threshold == original.threshold  # the original is untouched
     assert f"calibrated threshold {cfg.threshold:.6g}: FPR 0.125 on 16 real images (target 0.125)" in result.stdout
-    _, sc = run_json(runner, ["scan", str(tiny_data / "real"), "--weights", str(out.with_suffix(".safetensors")), "--min-side", "1"])
+    _, sc = run_json(runner, ["scan", str(tiny_data / "real"), "--weights", str(out.with_suffix(".safetensors")), "--min-side", "1", "--precision", "fp32"])
     assert sc["threshold"] == cfg.threshold and sc["summary"]["flagged"] == 2
     bad = runner.invoke(app, ["eval", str(tiny_data), "--weights", str(weights), "--calibrate", "--target-fpr", "1.5"])
     assert bad.exit_code == 2 and bad.stderr.strip() == "glass: error: --target-fpr must lie in [0, 1), got 1.5"

@@ -286,7 +286,7 @@ def run(
         found = sorted({s.split for s in samples if s.split})
         raise EvalError(f"{data}: no images in split {split!r} (splits: {', '.join(found) or 'none'})")
     weights = checkpoint.resolve_weights(s.weights, "torch")
-    engine = TorchEngine.from_checkpoint(weights, device=s.device)
+    engine = TorchEngine.from_checkpoint(weights, device=s.device, precision="fp32")  # as the plain scan: see cv.scoring
     result = Evaluation(str(data), split, weights, perturb, engine.config.threshold if threshold is None else threshold, engine)
     if on_start is not None:
         on_start(len(chosen))

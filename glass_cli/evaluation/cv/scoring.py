@@ -113,7 +113,9 @@ def score_fold(
     from glass_cli.evaluation.evaluate import Perturbation, predict
     from glass_cli.inference.engines import TorchEngine
 
-    engine = TorchEngine.from_checkpoint(weights, device=options.device)
+    # fp32, the arithmetic of the plain (ONNX) scan, whatever the CPU: thresholds calibrated from
+    # these scores must hold for the verdicts scan gives (auto would pick bf16 on some CPUs)
+    engine = TorchEngine.from_checkpoint(weights, device=options.device, precision="fp32")
     conds = conditions(options)
     reals = [s for s in heldout if s.label == 0]
     files = {
