@@ -88,6 +88,20 @@ def test_all_outputs_from_one_scan(tmp_path, mixed_dir, tiny_glass):
     assert html.count('<tr class="file"') == 5 and "http" not in html.split("<body")[1].replace("http://cv.iptc", "")
 
 
+def test_resize_only_model_outputs_say_there_are_no_crops(tmp_path, mixed_dir, tiny_baseline, tiny_glass):
+    """The shipped default is resize-only: its overlays and report say no crops were judged
+    instead of promising crops ranked by attention."""
+    out = tmp_path / "out"
+    result = scan(mixed_dir, "--weights", tiny_baseline, "--threshold", "0", "--save-crops", out / "crops", "--report", out / "r.html")
+    assert result.exit_code == 1, result.output
+    crops = sorted(p.name for p in (out / "crops").iterdir())
+    assert len(crops) == 4 and all(name.endswith(".overlay.png") for name in crops)  # an overlay per flagged file, no crop PNGs
+    html = (out / "r.html").read_text()
+    assert "<th>image (the model judged the whole picture, resized: no crops)</th>" in html and "numbered by attention rank" not in html
+    glass = scan(mixed_dir, "--weights", tiny_glass, "--threshold", "0", "--report", out / "g.html")
+    assert glass.exit_code == 1 and "<th>image (boxes: the crops, numbered by attention rank;" in (out / "g.html").read_text()
+
+
 def test_stdout_streams_and_single_stdout_rule(mixed_dir, tiny_glass):
     result = scan(mixed_dir, "--weights", tiny_glass, "--jsonl", "-")
     streamed = [Path(json.loads(line)["path"]).name for line in result.stdout.splitlines()]

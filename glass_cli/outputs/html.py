@@ -134,10 +134,12 @@ class HtmlReport:
         self.model, self.threshold, self.uncertain, self.crop_size = model, threshold, uncertain, crop_size
         self._rows: list[tuple[float, str, str]] = []
         self._results: list[ScanResult] = []
+        self._crops = False  # whether any file came with crops (a resize-only model gives none)
 
     def add(self, result: ScanResult) -> None:
         score = result.p_ai if result.p_ai is not None else -1.0
         self._rows.append((score, result.path, _row(result, self.crop_size)))
+        self._crops = self._crops or bool(result.crops)
         self._results.append(ScanResult(path=result.path, verdict=result.verdict))  # for the counts only
 
     def render(self) -> str:
@@ -145,6 +147,8 @@ class HtmlReport:
         band = f", uncertain band {self.uncertain[0]:g}-{self.uncertain[1]:g}" if self.uncertain else ""
         when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         rows = "\n".join(row for _, _, row in sorted(self._rows, key=lambda t: (-t[0], t[1])))
+        picture_heading = ("image (boxes: the crops, numbered by attention rank; red on AI verdicts, blue on real)" if self._crops
+                           else "image (the model judged the whole picture, resized: no crops)")
         return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>glass scan report</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>{_CSS}</style></head>
@@ -155,7 +159,7 @@ model {html.escape(self.model)}, threshold {self.threshold:g}{band}; glass {__ve
 <p class="meta">P(AI) is the model's reading of the pixels. Evidence comes from the file's own metadata
 (C2PA, generation parameters, EXIF, XMP) and is shown beside the score, never folded into it.</p>
 <table class="files" data-flagged="{c.flagged}" data-files="{len(self._rows)}"><thead><tr>
-<th>image (boxes: the crops, numbered by attention rank; red on AI verdicts, blue on real)</th><th>file</th>
+<th>{picture_heading}</th><th>file</th>
 <th><button id="sort-score" type="button">P(AI) &#x21C5;</button></th><th>verdict</th><th>evidence in file</th></tr></thead>
 <tbody>
 {rows}

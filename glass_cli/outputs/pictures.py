@@ -166,9 +166,12 @@ def annotated(result: ScanResult) -> Image.Image:
 
 def _with_legend(picture: Image.Image, result: ScanResult, order, colour, crop_size) -> Image.Image:
     font = _font(max(14, round(picture.width / 60)))
-    lines = ["crops ranked by attention weight"] + [
-        f"{rank}: weight {c.weight:.3f}  box ({c.box[0]},{c.box[1]})-({c.box[2]},{c.box[3]})  {crop_label(c, crop_size)}"
-        for rank, c in order]
+    if not result.crops:  # a resize-only model (the shipped default) looks at no crops
+        lines = ["no crops: a resize-only model judged the whole picture"]
+    else:
+        lines = ["crops ranked by attention weight"] + [
+            f"{rank}: weight {c.weight:.3f}  box ({c.box[0]},{c.box[1]})-({c.box[2]},{c.box[3]})  {crop_label(c, crop_size)}"
+            for rank, c in order]
     if result.sampling == "fallback":
         lines.append("fallback sampling: image too small for a grid of distinct crops, so crops overlap")
     probe = ImageDraw.Draw(picture)
