@@ -1,6 +1,6 @@
 """Score a finished cross-validation's held-out files with another model, beside the fold models.
 
-    .venv/bin/python bench/cv_other_model.py runs/cv/NAME --weights weights/glass-default.safetensors \
+    .venv/bin/python bench/cv_other_model.py runs/cv/NAME --weights weights/glass-lite0.safetensors \
         [--exclude-source sd-samples --exclude-source urban100 ...] [--json out.json]
 
 For every scored fold of the cross-validation, the files its fold model was judged on

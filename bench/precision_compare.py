@@ -2,10 +2,10 @@
 export against its INT8 copy, or the torch engine in fp32 against bf16) on the same pictures,
 as glass scan scores them.
 
-    .venv/bin/glass export --onnx --int8 --calibration MANIFEST -o /tmp/glass-default.int8.onnx
-    .venv/bin/python bench/precision_compare.py weights/glass-default.onnx /tmp/glass-default.int8.onnx \\
+    .venv/bin/glass export --onnx --int8 --calibration MANIFEST -o /tmp/glass-lite0.int8.onnx
+    .venv/bin/python bench/precision_compare.py weights/glass-lite0.onnx /tmp/glass-lite0.int8.onnx \\
         --record docs/experiments/cv-abl-g-k4s1-e16
-    .venv/bin/python bench/precision_compare.py weights/glass-default.safetensors weights/glass-default.safetensors@bf16 \\
+    .venv/bin/python bench/precision_compare.py weights/glass-lite0.safetensors weights/glass-lite0.safetensors@bf16 \\
         --record docs/experiments/cv-abl-g-k4s1-e16
 
 A model is a file, optionally followed by ``@PRECISION`` for the torch engine (``@bf16``).

@@ -6,8 +6,9 @@ the earlier commit with `PYTHONPATH=WORKTREE`. The folder scanned is generated h
 same bytes every time: the README's examples, a few shapes and formats (PNG, WebP, grey,
 CMYK and EXIF-rotated JPEGs, a 16-bit PNG), a file too small to judge, a truncated JPEG, an
 empty file, text named .jpg, and the real HEIC/AVIF/WebP photos of shared/data/formats when
-they are there. Each run (the shipped ONNX default, the same checkpoint on the torch engine, the
-baseline, and the torch engine with an uncertain band and --all) keeps:
+they are there. Each run (the shipped ONNX default, which is the resize-only baseline; the shipped GLASS
+model from its ONNX export and on the torch engine; and the torch engine with an uncertain
+band and --all) keeps:
 
     stdout.txt, stderr.txt, exit.txt, scan.json, scan.jsonl, scan.csv, report.html,
     crops/ (PNGs)
@@ -36,9 +37,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 RUNS = {
     "onnx-default": [],
-    "torch-default": ["--weights", str(ROOT / "weights/glass-default.safetensors")],
-    "onnx-baseline": ["--weights", "baseline"],
-    "torch-band": ["--weights", str(ROOT / "weights/glass-default.safetensors"), "--uncertain", "0.3:0.8",
+    "onnx-glass": ["--weights", "glass"],
+    "torch-glass": ["--weights", str(ROOT / "weights/glass-lite0.safetensors")],
+    "torch-band": ["--weights", str(ROOT / "weights/glass-lite0.safetensors"), "--uncertain", "0.3:0.8",
                    "--threshold", "0.8", "--all"],
 }
 

@@ -8,13 +8,14 @@ Rows, each a fresh `glass scan FOLDER` process (its stdout discarded), on the sa
 
 - ``decode``: ``Image.open(path).convert("RGB")`` of every file in one thread of this
   process: the floor that issue 36 measures scan against (the goal is 2x it);
-- ``onnx fp32``: the plain ``glass scan`` (the shipped default, ``weights/glass-default.onnx``);
-- ``onnx int8``: the same model quantised in this run (``glass export --onnx --int8``,
+- ``onnx fp32 (plain glass scan)``: the shipped default, the resize-only baseline
+  (``weights/baseline-lite0.onnx``);
+- ``onnx fp32, glass``: the shipped GLASS model (``--weights glass``, ``weights/glass-lite0.onnx``);
+- ``onnx int8, glass``: the GLASS model quantised in this run (``glass export --onnx --int8``,
   calibrated on examples/ sorted into real and AI: a timing needs the graph, not the best
   ranges);
-- ``torch fp32`` and ``torch bf16``: the shipped checkpoint on the torch engine
-  (``--precision bf16`` only where the CPU has bfloat16 instructions);
-- ``onnx fp32, baseline``: the shipped resize-only baseline, for scale.
+- ``torch fp32, glass`` and ``torch bf16, glass``: its checkpoint on the torch engine
+  (``--precision bf16`` only where the CPU has bfloat16 instructions).
 
 For each: images/s, the ratio to the decode row, and core use (the process's user + system
 CPU time over wall time times the cores: 100% keeps every core busy). Each row is the median
@@ -81,19 +82,19 @@ def main() -> None:
     start = time.perf_counter()
     files = make_corpus(corpus, args.files, args.megapixels)
     print(f"corpus: {len(files)} JPEGs of {args.megapixels:g} MP in {time.perf_counter() - start:.0f} s")
-    int8 = tmp / "glass-default.int8.onnx"
-    export = [args.glass, "export", "--onnx", "--int8", "--weights", "default", "--calibration", str(calibration_folder(tmp / "calibration")),
+    int8 = tmp / "glass-lite0.int8.onnx"
+    export = [args.glass, "export", "--onnx", "--int8", "--weights", "glass", "--calibration", str(calibration_folder(tmp / "calibration")),
               "-o", str(int8)]
     subprocess.run(export, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     cores = len(os.sched_getaffinity(0))
     rows = [
         ("onnx fp32 (plain glass scan)", []),
-        ("onnx int8", ["--weights", str(int8)]),
-        ("torch fp32", ["--weights", str(ROOT / "weights" / "glass-default.safetensors"), "--engine", "torch"]),
+        ("onnx fp32, glass", ["--weights", "glass"]),
+        ("onnx int8, glass", ["--weights", str(int8)]),
+        ("torch fp32, glass", ["--weights", str(ROOT / "weights" / "glass-lite0.safetensors"), "--engine", "torch"]),
     ]
     if cpu_bf16_supported():
-        rows.append(("torch bf16", ["--weights", str(ROOT / "weights" / "glass-default.safetensors"), "--engine", "torch", "--precision", "bf16"]))
-    rows.append(("onnx fp32, baseline", ["--weights", "baseline"]))
+        rows.append(("torch bf16, glass", ["--weights", str(ROOT / "weights" / "glass-lite0.safetensors"), "--engine", "torch", "--precision", "bf16"]))
     print(f"{cores} cores usable; load average before {os.getloadavg()[0]:.2f}; {args.runs} process(es) per row, median")
 
     def decode_all() -> float:

@@ -212,7 +212,7 @@ def test_bad_inputs_are_one_line_errors(tmp_path, models):
     folder.mkdir()
     cases = [
         (["--weights", tiny_glass, "-o", out], "name the export format: --onnx (the only one so far)"),
-        (["--onnx", "--weights", missing, "-o", out], f"{missing}: no such checkpoint (shipped models: default, baseline)"),
+        (["--onnx", "--weights", missing, "-o", out], f"{missing}: no such checkpoint (shipped models: default, baseline, glass)"),
         (["--onnx", "--weights", garbage, "-o", out], None),
         (["--onnx", "--weights", tiny_glass, "-o", tmp_path / "x.safetensors"],
          f"{tmp_path / 'x.safetensors'}: the output file name must end in .onnx"),
@@ -351,7 +351,7 @@ def test_scan_errors_are_one_line(tmp_path, models, photos):
     onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 18)], ir_version=10), foreign)
     missing = tmp_path / "missing.onnx"
     cases = [
-        (["--model", missing], f"{missing}: no such ONNX model (shipped models: default, baseline)"),
+        (["--model", missing], f"{missing}: no such ONNX model (shipped models: default, baseline, glass)"),
         (["--model", foreign],
          f"{foreign}: not a glass ONNX export (no glass_config in its metadata; make one with glass export --onnx)"),
         (["--model", models["glass.onnx"], "--engine", "torch"],

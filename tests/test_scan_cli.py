@@ -210,9 +210,9 @@ def test_usage_errors_are_one_line(tmp_path, photo_dir):
     cases = [
         ([tmp_path / "nowhere", "--weights", missing], f"{tmp_path / 'nowhere'}: no such file or folder"),
         ([empty], f"no image files found in {empty}"),
-        ([photo_dir, "--weights", missing], f"{missing}: no such checkpoint (shipped models: default, baseline)"),
+        ([photo_dir, "--weights", missing], f"{missing}: no such checkpoint (shipped models: default, baseline, glass)"),
         ([photo_dir, "--weights", "baseine"], "baseine: no model by that name; did you mean baseline? shipped models: default, "
-                                              "baseline (or give a .safetensors checkpoint or an .onnx export)"),
+                                              "baseline, glass (or give a .safetensors checkpoint or an .onnx export)"),
     ]
     for args, message in cases:
         result = scan(*args)

@@ -31,7 +31,7 @@ EPILOG = """[bold]Examples[/bold]
 @app.command(name="eval", epilog=EPILOG)
 def eval_command(
     data: Annotated[Path, typer.Argument(help="Folder with real/ and fake/, or a manifest .csv.", show_default=False)],
-    weights: Annotated[Path | None, typer.Option(help="Model checkpoint, or a shipped model's name: default, baseline. Default: the shipped model, or $GLASS_WEIGHTS.")] = None,
+    weights: Annotated[Path | None, typer.Option(help="Model checkpoint, or a shipped model's name: default (the resize-only baseline), baseline, glass. Default: the shipped model, or $GLASS_WEIGHTS.")] = None,
     split: Annotated[str | None, typer.Option(help="Only this split (e.g. val). Default: every image.")] = None,
     jpeg: Annotated[int | None, typer.Option(help="Re-encode every image as JPEG at this quality first.", min=1, max=100)] = None,
     downscale: Annotated[float | None, typer.Option(help="Resize every image by this factor (0-1] first.")] = None,

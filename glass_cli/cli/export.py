@@ -28,7 +28,7 @@ def export(
     onnx: Annotated[bool, typer.Option("--onnx", help="Export to ONNX (the only format so far; required).")] = False,
     weights: Annotated[
         Path | None,
-        typer.Option("--weights", "--model", help="Checkpoint to export, or a shipped model's name: default, baseline. Default: the shipped model, or $GLASS_WEIGHTS."),
+        typer.Option("--weights", "--model", help="Checkpoint to export, or a shipped model's name: default (the resize-only baseline), baseline, glass. Default: the shipped model, or $GLASS_WEIGHTS."),
     ] = None,
     output: Annotated[
         Path | None,

@@ -54,7 +54,7 @@ def scan(
             "--weights",
             "--model",
             help="Model: a checkpoint (.safetensors + .json), an export from glass export --onnx (.onnx), "
-            "or a shipped model's name: default, baseline. Default: the shipped model, or $GLASS_WEIGHTS.",
+            "or a shipped model's name: default (the resize-only baseline), baseline, glass. Default: the shipped model, or $GLASS_WEIGHTS.",
         ),
     ] = None,
     json_out: Annotated[str | None, typer.Option("--json", help="One JSON document with every file's record ('-' = stdout).")] = None,

@@ -20,10 +20,11 @@ from glass_cli.io import atomic, digest
 FORMAT = "glass-checkpoint/1"
 _META_CONFIG = "glass_config"
 _META_FORMAT = "format"
-DEFAULT_WEIGHTS_NAME = "glass-default.safetensors"
-SHIPPED_MODELS = {"default": "glass-default", "baseline": "baseline-lite0"}
-"""Names that ``--weights`` accepts for the models shipped in weights/ (see its MODEL_CARD.md):
-the GLASS default and the resize-only baseline trained alike."""
+DEFAULT_WEIGHTS_NAME = "baseline-lite0.safetensors"
+SHIPPED_MODELS = {"default": "baseline-lite0", "baseline": "baseline-lite0", "glass": "glass-lite0"}
+"""Names that ``--weights`` accepts for the models shipped in weights/ (see its MODEL_CARD.md).
+The default is the resize-only baseline, which ranks sources it never saw better than GLASS
+trained alike (issue 38, docs/experiments/train-v3.md); ``glass`` names the GLASS model."""
 
 
 class CheckpointError(GlassError):
@@ -147,7 +148,7 @@ def resolve_weights(path: str | os.PathLike | None, engine: str = "auto") -> Pat
     """The weights a command should use: ``path`` if given, else the default model for
     ``engine`` (``default_weights``); a one-line CheckpointError when there is none.
 
-    A bare shipped model's name (``default``, ``baseline``) that is not a file here stands
+    A bare shipped model's name (``default``, ``baseline``, ``glass``) that is not a file here stands
     for that shipped model, so an installed glass can use the baseline without a path."""
     if path is not None:
         name = os.fspath(path)

@@ -4,7 +4,7 @@ batches through an open engine, one ScanResult per file.
 ``scan`` is a generator, so callers (the scan job, a notebook, a service) can stream
 results, write them as they come, or stop early::
 
-    engine = open_engine("weights/glass-default.onnx")
+    engine = open_engine("weights/baseline-lite0.onnx")
     for result in scan(["photos/"], engine, ScanSettings(workers=2)):
         print(result.path, result.verdict, result.p_ai)
 
