@@ -39,7 +39,8 @@ def test_recipe_is_the_cross_validated_one(recipe, weights):
     cv = (shipped.calibration or {}).get("cv")
     if isinstance(cv, dict):  # named by file name and SHA-256: find the kept record with that digest
         kept = [p for p in (ROOT / "docs" / "experiments").rglob(cv["name"]) if file_sha256(p) == cv["sha256"]]
-        record = kept[0] if kept else ROOT / "missing"
+        assert kept, f"{weights}: no record under docs/experiments has the SHA-256 its calibration names"
+        record = kept[0]
     else:  # older calibrations named the record by its path in the repository
         record = ROOT / str(cv or "")
     if not record.is_file():

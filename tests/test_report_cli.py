@@ -100,6 +100,18 @@ def test_resize_only_model_outputs_say_there_are_no_crops(tmp_path, mixed_dir, t
     assert "<th>image (the model judged the whole picture, resized: no crops)</th>" in html and "numbered by attention rank" not in html
     glass = scan(mixed_dir, "--weights", tiny_glass, "--threshold", "0", "--report", out / "g.html")
     assert glass.exit_code == 1 and "<th>image (boxes: the crops, numbered by attention rank;" in (out / "g.html").read_text()
+    # the heading follows the model, not the files: a GLASS scan whose only file is unreadable still promises crops
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "b.jpg").write_bytes(b"not a jpeg")
+    none_read = scan(broken, "--weights", tiny_glass, "--report", out / "b.html")
+    assert none_read.exit_code == 3 and "numbered by attention rank" in (out / "b.html").read_text()
+    # the overlay's legend says so too
+    from glass_cli.outputs.pictures import legend_lines
+    from glass_cli.results import CropScore, ScanResult
+    assert legend_lines(ScanResult(path="x.jpg", verdict="ai")) == ["no crops: a resize-only model judged the whole picture"]
+    one = ScanResult(path="x.jpg", verdict="ai", crops=[CropScore(box=(0, 0, 224, 224), weight=1.0)])
+    assert legend_lines(one, 224) == ["crops ranked by attention weight", "1: weight 1.000  box (0,0)-(224,224)  224x224 px"]
 
 
 def test_stdout_streams_and_single_stdout_rule(mixed_dir, tiny_glass):

@@ -136,6 +136,8 @@ def test_shipped_names_resolve_to_the_shipped_files(tmp_path, monkeypatch):
     assert checkpoint.resolve_weights("glass", "torch").resolve() == GLASS.resolve()
     monkeypatch.setenv("GLASS_WEIGHTS", str(GLASS))  # "default" names the shipped default, not $GLASS_WEIGHTS
     assert checkpoint.resolve_weights("default").resolve() == (WEIGHTS / "baseline-lite0.onnx").resolve()
+    (tmp_path / "glass").mkdir()  # a folder of that name (a clone of glass seen from its parent) is no model
+    assert checkpoint.resolve_weights("glass").resolve() == (WEIGHTS / "glass-lite0.onnx").resolve()
     (tmp_path / "baseline.safetensors").write_bytes(b"mine")  # a checkpoint of that name here wins
     assert checkpoint.resolve_weights("baseline") == Path("baseline")
     with pytest.raises(checkpoint.CheckpointError, match="baseline-lite0: no model by that name; did you mean baseline"):

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Issue 38 runs, one after another. Rerunning resumes: `glass cv` continues a fold from its
-# resume.safetensors and skips scored folds; `glass train --resume` continues a run.
+# resume.safetensors and skips scored folds; a training run left by an earlier call goes on with --resume.
 #   chain-38.sh screen   the six fold-2 screening conditions (8 epochs)
 #   chain-38.sh ship     fold 1 of the baseline and of GLASS (lr_global 5e-5), joined to the
 #                        kept records of folds 2 and 3, then both models trained on all the data
@@ -23,6 +23,11 @@ screen() {  # name, options...
   name=$1; shift
   step cv "$D" $CV --only-fold 2 "$@" --name "$name"
 }
+train() {  # name, options...: a run that an earlier call left is resumed (glass train --resume)
+  name=$1; shift
+  resume=""; [ -f "runs/$name/resume.safetensors" ] && resume=--resume
+  step train "$D" "$@" --limit-val 96 --name "$name" $resume
+}
 join_record() {  # name: start runs/cv/NAME from the folds kept in docs/experiments/cv-NAME
   [ -e "runs/cv/$1" ] || { mkdir -p runs/cv && cp -r "docs/experiments/cv-$1" "runs/cv/$1"; }
 }
@@ -38,10 +43,10 @@ screen)
 ship)
   join_record v3-b-e8
   step cv "$D" $CV $B --name v3-b-e8
-  step train "$D" $B --limit-val 96 --name baseline-v3-e8
+  train baseline-v3-e8 $B
   join_record v3-g-e8-lrg5
   step cv "$D" $CV $R --name v3-g-e8-lrg5
-  step train "$D" $R --limit-val 96 --name glass-v3-e8-lrg5
+  train glass-v3-e8-lrg5 $R
   ;;
 *) echo "usage: $0 [screen|ship]" >&2; exit 2 ;;
 esac

@@ -97,7 +97,7 @@ class GlassGroup(_Metavars, typer.core.TyperGroup):
 app = typer.Typer(
     cls=GlassGroup,
     name="glass",
-    help="Tell which images were made by generative AI (GLASS: global view + native-resolution crops).",
+    help="Tell which images were made by generative AI (a resize-only model by default; GLASS, with native-resolution crops, by --weights glass).",
     no_args_is_help=True,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,

@@ -60,7 +60,7 @@ def scan(
     json_out: Annotated[str | None, typer.Option("--json", help="One JSON document with every file's record ('-' = stdout).")] = None,
     jsonl_out: Annotated[str | None, typer.Option("--jsonl", help="One JSON record per line, written as files finish ('-' = stdout).")] = None,
     csv_out: Annotated[str | None, typer.Option("--csv", help="One CSV row per file, written as files finish ('-' = stdout).")] = None,
-    save_crops: Annotated[str | None, typer.Option(metavar="DIR", help="Save flagged files' crops and attention overlay as PNG.")] = None,
+    save_crops: Annotated[str | None, typer.Option(metavar="DIR", help="Save flagged files' overlays as PNG, and a GLASS model's crops.")] = None,
     report_html: Annotated[str | None, typer.Option("--report", metavar="FILE.html", help="Write a self-contained HTML report.")] = None,
     device: o.DeviceOption = o.Device.auto,
     precision: Annotated[
@@ -119,7 +119,7 @@ def scan(
 ) -> None:
     """Scan images and flag the ones made by generative AI.
 
-    Prints a table of the flagged files with P(AI), the crops the model attended to most and the provenance evidence found in the file, then a summary line. Never writes inside the scanned folders.
+    Prints a table of the flagged files with P(AI), the provenance evidence found in the file and, with a GLASS model (--weights glass), the crops it attended to most, then a summary line. Never writes inside the scanned folders.
     """
     from glass_cli.outputs import records, tables
     from glass_cli.outputs.progress import progress

@@ -152,7 +152,7 @@ def resolve_weights(path: str | os.PathLike | None, engine: str = "auto") -> Pat
     for that shipped model, so an installed glass can use the baseline without a path."""
     if path is not None:
         name = os.fspath(path)
-        exists = any(p.exists() for p in (Path(name), *paths_for(name)))
+        exists = any(p.is_file() for p in (Path(name), *paths_for(name)))  # a folder "glass" (a clone) is no model
         if name in SHIPPED_MODELS and not exists:
             found = shipped_weights(SHIPPED_MODELS[name], engine)
             if found is None:

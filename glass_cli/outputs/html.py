@@ -130,16 +130,16 @@ class HtmlReport:
     """Collects one row per result as the scan runs (keeping only the row's HTML, with its
     small embedded thumbnail, not the images), then writes the page."""
 
-    def __init__(self, *, model: str, threshold: float, uncertain=None, crop_size: int | None = None):
+    def __init__(self, *, model: str, threshold: float, uncertain=None, crop_size: int | None = None, crops: bool = True):
         self.model, self.threshold, self.uncertain, self.crop_size = model, threshold, uncertain, crop_size
+        self.crops = crops
+        """Whether the model looks at crops (GLASS); a resize-only model's page says it has none."""
         self._rows: list[tuple[float, str, str]] = []
         self._results: list[ScanResult] = []
-        self._crops = False  # whether any file came with crops (a resize-only model gives none)
 
     def add(self, result: ScanResult) -> None:
         score = result.p_ai if result.p_ai is not None else -1.0
         self._rows.append((score, result.path, _row(result, self.crop_size)))
-        self._crops = self._crops or bool(result.crops)
         self._results.append(ScanResult(path=result.path, verdict=result.verdict))  # for the counts only
 
     def render(self) -> str:
@@ -147,7 +147,7 @@ class HtmlReport:
         band = f", uncertain band {self.uncertain[0]:g}-{self.uncertain[1]:g}" if self.uncertain else ""
         when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         rows = "\n".join(row for _, _, row in sorted(self._rows, key=lambda t: (-t[0], t[1])))
-        picture_heading = ("image (boxes: the crops, numbered by attention rank; red on AI verdicts, blue on real)" if self._crops
+        picture_heading = ("image (boxes: the crops, numbered by attention rank; red on AI verdicts, blue on real)" if self.crops
                            else "image (the model judged the whole picture, resized: no crops)")
         return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>glass scan report</title>

@@ -117,7 +117,7 @@ def overlay(result: ScanResult, crop_size: int | None = None) -> Image.Image:
         joined.paste(body, (0, 0))
         joined.paste(strip, (body.width, 0))
         body = joined
-    body = _with_legend(body, result, ranked(result), colour, crop_size)
+    body = _with_legend(body, result, colour, crop_size)
     header = _header(result, body.width, colour)
     out = Image.new("RGB", (body.width, header.height + body.height), (255, 255, 255))
     out.paste(header, (0, 0))
@@ -164,16 +164,21 @@ def annotated(result: ScanResult) -> Image.Image:
     return picture.convert("RGB")
 
 
-def _with_legend(picture: Image.Image, result: ScanResult, order, colour, crop_size) -> Image.Image:
-    font = _font(max(14, round(picture.width / 60)))
+def legend_lines(result: ScanResult, crop_size: int | None = None) -> list[str]:
+    """The text under an overlay: the crops by attention rank, or that there are none."""
     if not result.crops:  # a resize-only model (the shipped default) looks at no crops
-        lines = ["no crops: a resize-only model judged the whole picture"]
-    else:
-        lines = ["crops ranked by attention weight"] + [
-            f"{rank}: weight {c.weight:.3f}  box ({c.box[0]},{c.box[1]})-({c.box[2]},{c.box[3]})  {crop_label(c, crop_size)}"
-            for rank, c in order]
+        return ["no crops: a resize-only model judged the whole picture"]
+    lines = ["crops ranked by attention weight"] + [
+        f"{rank}: weight {c.weight:.3f}  box ({c.box[0]},{c.box[1]})-({c.box[2]},{c.box[3]})  {crop_label(c, crop_size)}"
+        for rank, c in ranked(result)]
     if result.sampling == "fallback":
         lines.append("fallback sampling: image too small for a grid of distinct crops, so crops overlap")
+    return lines
+
+
+def _with_legend(picture: Image.Image, result: ScanResult, colour, crop_size) -> Image.Image:
+    font = _font(max(14, round(picture.width / 60)))
+    lines = legend_lines(result, crop_size)
     probe = ImageDraw.Draw(picture)
     height = sum(probe.textbbox((0, 0), t, font=font)[3] + 4 for t in lines) + 8
     width = max(picture.width, max(probe.textbbox((0, 0), t, font=font)[2] for t in lines) + 16)

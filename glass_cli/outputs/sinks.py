@@ -61,6 +61,11 @@ class ScanContext:
         return self.model.get("config", {}).get("crop_size")
 
     @property
+    def uses_crops(self) -> bool:
+        """GLASS looks at crops; the resize-only model does not."""
+        return self.model.get("config", {}).get("arch", "glass") != "baseline"
+
+    @property
     def model_name(self) -> str:
         cfg = self.model.get("config", {})
         return f"{cfg.get('arch', '?')} {cfg.get('global_backbone', '?')} ({self.model.get('id', '')})"
@@ -162,7 +167,7 @@ class HtmlSink(Sink):
     def open(self) -> None:
         decision = self.context.decision
         self._report = HtmlReport(model=self.context.model_name, threshold=decision.threshold,
-                                  uncertain=decision.uncertain, crop_size=self.context.crop_size)
+                                  uncertain=decision.uncertain, crop_size=self.context.crop_size, crops=self.context.uses_crops)
 
     def add(self, result: ScanResult) -> None:
         self._report.add(result)
