@@ -55,15 +55,12 @@ class ScanContext:
     resume: bool = False
     """A resumed scan: results taken from its JSON Lines records come first, marked
     ``resumed``; that file keeps them and gets only the new ones."""
+    uses_crops: bool = True
+    """The model's ``ModelConfig.uses_crops``: GLASS looks at crops, the resize-only model not."""
 
     @property
     def crop_size(self) -> int | None:
         return self.model.get("config", {}).get("crop_size")
-
-    @property
-    def uses_crops(self) -> bool:
-        """GLASS looks at crops; the resize-only model does not."""
-        return self.model.get("config", {}).get("arch", "glass") != "baseline"
 
     @property
     def model_name(self) -> str:

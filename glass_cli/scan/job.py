@@ -137,7 +137,8 @@ class ScanJob:
         if s.cache is not None:
             self.cache = ResultCache(s.cache)
             self.cache.check()
-        self._outputs = ScanOutputs(s.outputs, self.paths, ScanContext(self.model, self.decision, resume=s.resume))
+        context = ScanContext(self.model, self.decision, resume=s.resume, uses_crops=self.engine.config.uses_crops)
+        self._outputs = ScanOutputs(s.outputs, self.paths, context)
         return self
 
     def __iter__(self) -> Iterator[ScanResult]:

@@ -30,8 +30,8 @@ DEFAULT_MIN_SIDE = 128
 """Images with a shorter side below this many pixels are not scored ("too small to judge"):
 the global view is mostly interpolation and every crop the whole picture, and under
 leave-source-out validation the GLASS default of 2026-12-03 flagged 25% of held-out real
-pictures with a shorter side of 64-127 px at its threshold, against 2-9% in every larger size bucket
-(``bench/fpr_by_size.py``, bench/results/fpr-by-size-glass-e16-2026-12-06.txt)."""
+pictures with a shorter side of 64-127 px at its threshold, against 2-9% in every larger
+size bucket (``bench/fpr_by_size.py``, bench/results/fpr-by-size-glass-e16-2026-12-06.txt)."""
 
 DECODES = ("cpu", "gpu")
 """Where JPEGs are decoded: in the CPU workers, or on the torch engine's device (nvJPEG on
